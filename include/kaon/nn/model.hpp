@@ -1,0 +1,111 @@
+#pragma once
+// Model: a DAG of named layers with named inputs and one or more outputs.
+//
+// Nodes are added in topological order (a layer's inputs must already exist); sequential
+// models just omit `inputs`. After build() every parameter lives in one flat contiguous
+// buffer per model (and every gradient in another, in the same order), so optimizers,
+// allreduce, EASGD and checkpoints work on whole buffers.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kaon/nn/layer.hpp"
+
+namespace kaon::nn {
+
+struct BackwardOptions {
+  bool accumulateParamGrads = true;  // false: only propagate (GAN generator through a discriminator)
+  bool wantInputGrads = false;       // return dL/dinput for each model input
+};
+
+// Fired during backward, once per parameter, as soon as its gradient is final for this pass.
+struct GradientReady {
+  const Layer* layer;
+  const Parameter* parameter;
+  std::int64_t offset;  // in the flat gradient buffer
+  std::int64_t count;
+};
+
+class Model {
+ public:
+  Model() = default;
+  Model(Model&&) = default;
+  Model& operator=(Model&&) = default;
+
+  // ---- graph construction ----
+  void addInput(const std::string& name, const Shape& perSampleShape);
+  // inputs: names of model inputs or earlier layers; empty means the previous node.
+  Layer& add(std::unique_ptr<Layer> layer, std::vector<std::string> inputs = {});
+  void setOutputs(std::vector<std::string> names);  // default: the last layer
+  // Infers shapes, allocates the flat buffers (CPU) and initialises parameters from `seed`.
+  void build(DType dtype = DType::Float32, std::uint64_t seed = 0);
+  bool built() const { return built_; }
+
+  // ---- execution ----
+  // Several inputs/outputs, in the order of inputNames()/outputNames().
+  std::vector<Tensor> forwardMulti(const std::vector<Tensor>& inputs, bool training);
+  // Returns dL/dinput per model input when options.wantInputGrads, else nothing.
+  std::vector<Tensor> backwardMulti(const std::vector<Tensor>& outputGrads, const BackwardOptions& options = {});
+  // One input, one output.
+  Tensor forward(const Tensor& input, bool training);
+  Tensor backward(const Tensor& outputGrad, const BackwardOptions& options = {});
+  void zeroGrad();
+  void releaseSaved();
+  void setGradientReadyCallback(std::function<void(const GradientReady&)> callback) {
+    gradientReady_ = std::move(callback);
+  }
+
+  // ---- parameters ----
+  const Tensor& parameters() const { return params_; }  // flat [P]
+  const Tensor& gradients() const { return grads_; }    // flat [P]
+  const Tensor& buffers() const { return buffers_; }    // flat [B]
+  std::int64_t parameterCount() const { return params_.defined() ? params_.numel() : 0; }
+  std::int64_t trainableCount() const;
+  // [offset, offset+count) ranges of trainable (non-frozen) parameters, merged where adjacent.
+  std::vector<std::pair<std::int64_t, std::int64_t>> trainableRanges() const;
+  struct NamedParameter {
+    std::string name;  // "layer.param"
+    const Parameter* parameter;
+    const Layer* layer;
+  };
+  std::vector<NamedParameter> namedParameters() const;
+  std::vector<std::pair<std::string, const Buffer*>> namedBuffers() const;
+  void setFrozen(const std::string& layerName, bool frozen);
+  std::uint64_t forwardStep() const { return step_; }
+  void setForwardStep(std::uint64_t step) { step_ = step; }
+
+  // ---- structure ----
+  Layer& layer(const std::string& name);
+  std::size_t layerCount() const { return nodes_.size(); }
+  Layer& layerAt(std::size_t i) { return *nodes_[i].layer; }
+  const std::vector<std::string>& inputNames() const { return inputNames_; }
+  const std::vector<Shape>& inputShapes() const { return inputShapes_; }
+  const std::vector<std::string>& outputNames() const { return outputNames_; }
+  std::vector<Shape> outputShapes() const;
+  // Keras-style table: layer (type), output shape, parameters, inputs; then totals.
+  std::string summary() const;
+
+ private:
+  struct Node {
+    std::unique_ptr<Layer> layer;
+    std::vector<int> inputs;  // >= 0: node index, < 0: model input -(i+1)
+    Shape outputShape;        // per sample
+  };
+  int resolve(const std::string& name) const;  // node index or -(input+1)
+  void checkBuilt(const char* what) const;
+
+  std::vector<std::string> inputNames_;
+  std::vector<Shape> inputShapes_;
+  std::vector<Node> nodes_;
+  std::vector<std::string> outputNames_;
+  std::vector<int> outputs_;  // node indices
+  Tensor params_, grads_, buffers_;
+  bool built_ = false;
+  std::uint64_t seed_ = 0, step_ = 0;
+  std::vector<Tensor> activations_;  // node outputs of the last forward
+  std::vector<Tensor> lastInputs_;
+  std::function<void(const GradientReady&)> gradientReady_;
+};
+
+}  // namespace kaon::nn

@@ -1,0 +1,18 @@
+#pragma once
+// Small enums naming op variants; shared by the public op API and the kernel table.
+#include <cstdint>
+#include <string_view>
+
+namespace kaon::ops {
+
+enum class Activation : std::uint8_t { Identity, Relu, LeakyRelu, Sigmoid, Tanh, Elu };
+enum class PoolKind : std::uint8_t { Max, Average };
+enum class LossKind : std::uint8_t { SoftmaxCrossEntropy, BinaryCrossEntropyLogits, MeanSquaredError,
+                                     MeanAbsoluteError, MeanAbsolutePercentageError };
+
+Activation activationFromName(std::string_view name);  // "relu", "leaky_relu", ...
+std::string_view activationName(Activation a);
+LossKind lossFromName(std::string_view name);  // "softmax_cross_entropy", "bce_logits", "mse", ...
+std::string_view lossName(LossKind k);
+
+}  // namespace kaon::ops

@@ -1,0 +1,127 @@
+#include "kaon/core/tensor.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "cuda_memory.hpp"
+
+namespace kaon {
+namespace {
+constexpr std::size_t kCpuAlignment = 64;
+}
+
+Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
+  if (device.isCpu()) {
+    std::size_t rounded = std::max<std::size_t>(kCpuAlignment, (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment);
+    data_ = std::aligned_alloc(kCpuAlignment, rounded);
+    KAON_CHECK(data_ != nullptr, "out of host memory allocating {} bytes", bytes);
+  } else {
+    data_ = detail::cudaAllocate(bytes, device.index);
+  }
+}
+
+Storage::~Storage() {
+  if (device_.isCpu())
+    std::free(data_);
+  else
+    detail::cudaRelease(data_, device_.index);
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * dtypeSize(dtype), device);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.zero();
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill(value);
+  return t;
+}
+
+void* Tensor::raw() const {
+  KAON_CHECK(defined(), "access to an undefined tensor");
+  return static_cast<char*>(storage_->data()) + offset_ * static_cast<std::int64_t>(dtypeSize(dtype_));
+}
+
+double Tensor::item(std::int64_t i) const {
+  KAON_CHECK(i >= 0 && i < numel(), "item({}) out of range for shape {}", i, shape_.str());
+  return dispatchFloat(dtype_, [&](auto t) { return static_cast<double>(span<decltype(t)>()[i]); });
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  KAON_CHECK(shape.numel() == numel(), "cannot reshape {} to {}", shape_.str(), shape.str());
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::slice(std::int64_t begin, std::int64_t end) const {
+  KAON_CHECK(rank() >= 1 && 0 <= begin && begin <= end && end <= dim(0),
+             "slice [{}, {}) out of range for shape {}", begin, end, shape_.str());
+  Tensor t = *this;
+  t.shape_[0] = end - begin;
+  t.offset_ += begin * shape_.count(1, rank());
+  return t;
+}
+
+Tensor Tensor::clone() const { return to(device()); }
+
+Tensor Tensor::to(Device device) const {
+  Tensor t = empty(shape_, dtype_, device);
+  t.copyFrom(*this);
+  return t;
+}
+
+void Tensor::copyFrom(const Tensor& src) const {
+  KAON_CHECK(src.shape() == shape_ && src.dtype() == dtype_, "copyFrom: {} {} into {} {}",
+             dtypeName(src.dtype()), src.shape().str(), dtypeName(dtype_), shape_.str());
+  if (bytes() == 0) return;
+  if (device().isCpu() && src.device().isCpu())
+    std::memcpy(raw(), src.raw(), bytes());
+  else
+    detail::cudaCopy(raw(), device(), src.raw(), src.device(), bytes());
+}
+
+Tensor Tensor::cast(DType dtype) const {
+  if (dtype == dtype_) return clone();
+  KAON_CHECK(device().isCpu(), "cast() runs on CPU tensors");
+  Tensor out = empty(shape_, dtype);
+  dispatchFloat(dtype_, [&](auto s) {
+    dispatchFloat(dtype, [&](auto d) {
+      using S = decltype(s);
+      using D = decltype(d);
+      const S* in = data<S>();
+      D* o = out.data<D>();
+      for (std::int64_t i = 0; i < numel(); ++i) o[i] = static_cast<D>(in[i]);
+    });
+  });
+  return out;
+}
+
+void Tensor::fill(double value) const {
+  KAON_CHECK(device().isCpu(), "fill() runs on CPU tensors; use ops on {}", device().str());
+  dispatchFloat(dtype_, [&](auto t) {
+    using T = decltype(t);
+    std::fill_n(data<T>(), numel(), static_cast<T>(value));
+  });
+}
+
+void Tensor::zero() const {
+  if (bytes() == 0) return;
+  if (device().isCpu())
+    std::memset(raw(), 0, bytes());
+  else
+    detail::cudaZero(raw(), bytes(), device().index);
+}
+
+}  // namespace kaon

@@ -1,0 +1,45 @@
+#pragma once
+// Optimised CPU kernels: Eigen for dense algebra, OpenMP across samples/planes.
+#include <Eigen/Core>
+
+#include "../kernel_table.hpp"
+
+namespace kaon::ops::cpu {
+
+template <class T>
+using ConstMatrixMap =
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned>;
+template <class T>
+using RowMajorMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned>;
+
+void gemm(bool transA, bool transB, double alpha, const Tensor& a, const Tensor& b, double beta, const Tensor& c);
+void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g);
+void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g);
+void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, double beta, const ConvGeometry& g);
+void biasAdd(const Tensor& y, const Tensor& b);
+void biasBackward(const Tensor& dy, const Tensor& db, double beta);
+
+void activationForward(Activation kind, double alpha, const Tensor& x, const Tensor& y);
+void activationBackward(Activation kind, double alpha, const Tensor& x, const Tensor& y, const Tensor& dy,
+                        const Tensor& dx, double beta);
+void softmaxForward(const Tensor& x, const Tensor& y);
+void softmaxBackward(const Tensor& y, const Tensor& dy, const Tensor& dx, double beta);
+void axpby(double alpha, const Tensor& a, double beta, const Tensor& b, const Tensor& out);
+void mul(const Tensor& a, const Tensor& b, const Tensor& out);
+double sumAll(const Tensor& x);
+double sumSquares(const Tensor& x);
+
+void poolForward(PoolKind kind, bool includePad, const Tensor& x, const Tensor& y, const Tensor& argmax,
+                 const ConvGeometry& g);
+void poolBackward(PoolKind kind, bool includePad, const Tensor& dy, const Tensor& argmax, const Tensor& dx,
+                  double beta, const ConvGeometry& g);
+void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target, const Tensor& weight,
+                         double gradScale, const Tensor& loss, const Tensor& grad);
+
+void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& velocity);
+
+// Per-thread scratch memory, grown on demand and reused across calls (no allocation per step).
+template <class T>
+T* threadScratch(std::size_t count, int slot = 0);
+
+}  // namespace kaon::ops::cpu

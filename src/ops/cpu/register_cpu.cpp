@@ -1,0 +1,26 @@
+#include "cpu_kernels.hpp"
+
+namespace kaon::ops {
+
+void registerCpuKernels(KernelTable& t) {
+  t.gemm = cpu::gemm;
+  t.convForward = cpu::convForward;
+  t.convBackwardData = cpu::convBackwardData;
+  t.convBackwardFilter = cpu::convBackwardFilter;
+  t.biasAdd = cpu::biasAdd;
+  t.biasBackward = cpu::biasBackward;
+  t.activationForward = cpu::activationForward;
+  t.activationBackward = cpu::activationBackward;
+  t.softmaxForward = cpu::softmaxForward;
+  t.softmaxBackward = cpu::softmaxBackward;
+  t.axpby = cpu::axpby;
+  t.mul = cpu::mul;
+  t.sumAll = cpu::sumAll;
+  t.sumSquares = cpu::sumSquares;
+  t.poolForward = cpu::poolForward;
+  t.poolBackward = cpu::poolBackward;
+  t.lossForwardBackward = cpu::lossForwardBackward;
+  t.sgdStep = cpu::sgdStep;
+}
+
+}  // namespace kaon::ops

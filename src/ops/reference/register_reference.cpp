@@ -1,0 +1,26 @@
+#include "reference_kernels.hpp"
+
+namespace kaon::ops {
+
+void registerReferenceKernels(KernelTable& t) {
+  t.gemm = reference::gemm;
+  t.convForward = reference::convForward;
+  t.convBackwardData = reference::convBackwardData;
+  t.convBackwardFilter = reference::convBackwardFilter;
+  t.biasAdd = reference::biasAdd;
+  t.biasBackward = reference::biasBackward;
+  t.activationForward = reference::activationForward;
+  t.activationBackward = reference::activationBackward;
+  t.softmaxForward = reference::softmaxForward;
+  t.softmaxBackward = reference::softmaxBackward;
+  t.axpby = reference::axpby;
+  t.mul = reference::mul;
+  t.sumAll = reference::sumAll;
+  t.sumSquares = reference::sumSquares;
+  t.poolForward = reference::poolForward;
+  t.poolBackward = reference::poolBackward;
+  t.lossForwardBackward = reference::lossForwardBackward;
+  t.sgdStep = reference::sgdStep;
+}
+
+}  // namespace kaon::ops
