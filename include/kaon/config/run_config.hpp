@@ -1,0 +1,47 @@
+#pragma once
+// The run configuration (YAML, `version: 1`): loaded once, overrides applied, every section
+// validated. Sections owned by other subsystems (model, optimizer, schedule, data) stay as
+// YAML subtrees and are validated by the factories that build from them.
+//
+//   version: 1
+//   seed: 1234          # everything random derives from it
+//   threads: 0          # CPU threads per process; 0 = all cores available
+//   model:     {...}    # nn::modelFromConfig
+//   data:      {...}    # data::datasetsFromConfig
+//   optimizer: {...}    # optim::optimizerFromConfig
+//   schedule:  {...}    # optional; optim::scheduleFromConfig
+//   trainer:   {epochs, batch_size, loss, metrics, shuffle, drop_last, checkpoint: {...}}
+//   logging:   {metrics_file, log_every_steps, progress, level}
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "kaon/config/config_node.hpp"
+#include "kaon/train/trainer.hpp"
+
+namespace kaon::config {
+
+inline constexpr int kConfigVersion = 1;
+
+struct RunConfig {
+  std::string path;        // the file it came from
+  std::string text;        // the effective YAML after overrides (stored in checkpoints)
+  std::uint64_t seed = 0;
+  int threads = 0;
+  YAML::Node model, data, optimizer, schedule;  // schedule may be null
+  train::TrainerOptions trainer;
+  std::string resume = "auto";  // auto | never | a checkpoint path
+  std::string logLevel = "info";
+};
+
+// Applies `key.path=value` overrides (values parsed as YAML; list items as `layers.2.filters`
+// or `layers[2].filters`) to a YAML tree. Errors name the override.
+void applyOverride(YAML::Node& root, const std::string& assignment);
+
+// Reads, overrides and validates a run config. Throws ConfigError naming the file and key.
+RunConfig loadRunConfig(const std::string& path, const std::vector<std::string>& overrides = {});
+RunConfig parseRunConfig(const std::string& yamlText, const std::string& sourceName,
+                         const std::vector<std::string>& overrides = {});
+
+}  // namespace kaon::config

@@ -1,0 +1,35 @@
+#pragma once
+// Checkpoints: everything needed to continue a run exactly, in one HDF5 file readable by
+// h5py. Layout (format 1):
+//   /                 attrs: kaon_format=1, epoch, step_in_epoch, global_step, forward_step,
+//                            optimizer, optimizer_steps, config (the effective YAML)
+//   /model/<layer>/<param>        parameters, named and shaped as in the model
+//   /buffers/<layer>/<buffer>     non-trainable state (batch-norm running statistics)
+//   /optimizer/<state>            flat optimizer state (momentum, Adam moments, ...)
+// Files are written to "<path>.tmp-<pid>", flushed, fsync'ed and renamed over <path>, so a
+// crash mid-write never damages the previous checkpoint.
+#include <cstdint>
+#include <string>
+
+#include "kaon/nn/model.hpp"
+#include "kaon/optim/optimizer.hpp"
+
+namespace kaon::train {
+
+struct TrainingProgress {
+  std::int64_t epoch = 0;        // completed epochs
+  std::int64_t stepInEpoch = 0;  // batches done in the current (incomplete) epoch
+  std::int64_t globalStep = 0;   // optimizer steps so far
+};
+
+void saveCheckpoint(const std::string& path, const nn::Model& model, const optim::Optimizer& optimizer,
+                    const TrainingProgress& progress, const std::string& configText);
+
+// Restores model parameters, buffers, optimizer state and the model's forward step into
+// already-built objects; names and shapes must match (errors name the mismatch).
+TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer);
+
+// The config text stored in a checkpoint.
+std::string checkpointConfig(const std::string& path);
+
+}  // namespace kaon::train

@@ -1,0 +1,47 @@
+#pragma once
+// Classifier and regression metrics, accumulated batch by batch and reduced exactly:
+// every metric keeps sums and counts (or the raw scores for AUC) rather than averages, so
+// the distributed trainer can combine ranks without averaging averages.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kaon/core/tensor.hpp"
+#include "kaon/ops/kinds.hpp"
+
+namespace kaon::train {
+
+// Exact ROC AUC (Mann-Whitney U with ties counted as one half). scores/labels same length,
+// labels 0/1. Returns NaN if only one class is present.
+double rocAuc(const std::vector<float>& scores, const std::vector<float>& labels);
+
+class MetricAccumulator {
+ public:
+  // names: any of "accuracy", "auc" (classification) — the loss is always tracked.
+  MetricAccumulator(ops::LossKind loss, std::vector<std::string> names);
+  // pred: the model output for the batch; target as given to the loss; lossSum: sum of the
+  // weighted per-sample losses; weightSum: what the loss is divided by (N: the Keras
+  // sample-weight convention used by ops::loss).
+  void add(const Tensor& pred, const Tensor& target, double lossSum, double weightSum);
+  void reset();
+
+  // Raw accumulated state, for reduction across ranks.
+  struct State {
+    double lossSum = 0, weightSum = 0;
+    std::int64_t correct = 0, count = 0;
+    std::vector<float> scores, labels;  // for AUC
+  };
+  const State& state() const { return state_; }
+  State& mutableState() { return state_; }
+  // Final values: "loss" plus each requested metric.
+  std::map<std::string, double> values() const;
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  ops::LossKind loss_;
+  std::vector<std::string> names_;
+  State state_;
+};
+
+}  // namespace kaon::train

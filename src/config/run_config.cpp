@@ -1,0 +1,142 @@
+#include "kaon/config/run_config.hpp"
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "kaon/ops/kinds.hpp"
+
+namespace kaon::config {
+namespace {
+
+// "a.b[2].c" -> {"a", "b", "2", "c"}
+std::vector<std::string> splitKeyPath(const std::string& path) {
+  std::string normalised = std::regex_replace(path, std::regex(R"(\[(\d+)\])"), ".$1");
+  std::vector<std::string> parts;
+  std::stringstream ss(normalised);
+  for (std::string part; std::getline(ss, part, '.');) parts.push_back(part);
+  return parts;
+}
+
+bool isIndex(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit); }
+
+void readTrainer(ConfigNode& node, RunConfig& rc) {
+  train::TrainerOptions& t = rc.trainer;
+  t.epochs = node.get<int>("epochs");
+  if (t.epochs < 1) node.failKey("epochs", "must be >= 1");
+  t.batchSize = node.get<long long>("batch_size");
+  if (t.batchSize < 1) node.failKey("batch_size", "must be >= 1");
+  t.loss = ops::lossFromName(node.getChoice(
+      "loss", {"softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "mape"}));
+  t.metrics = node.getOr<std::vector<std::string>>("metrics", {});
+  for (const auto& m : t.metrics)
+    if (m != "accuracy" && m != "auc") node.failKey("metrics", "unknown metric '" + m + "' (expected accuracy, auc)");
+  t.shuffle = node.getOr<bool>("shuffle", true);
+  t.dropLastBatch = node.getOr<bool>("drop_last", false);
+  if (auto ck = node.findChild("checkpoint")) {
+    t.checkpointDir = ck->get<std::string>("dir");
+    t.checkpointEveryEpochs = ck->getOr<int>("every_epochs", 1);
+    t.checkpointEverySteps = ck->getOr<long long>("every_steps", 0);
+    if (t.checkpointEveryEpochs < 0) ck->failKey("every_epochs", "must be >= 0");
+    if (t.checkpointEverySteps < 0) ck->failKey("every_steps", "must be >= 0");
+    rc.resume = ck->getOr<std::string>("resume", "auto");
+    ck->finish();
+  }
+  node.finish();
+}
+
+void readLogging(ConfigNode& node, RunConfig& rc) {
+  rc.trainer.metricsFile = node.getOr<std::string>("metrics_file", "");
+  if (!rc.trainer.metricsFile.empty() && !rc.trainer.metricsFile.ends_with(".csv") &&
+      !rc.trainer.metricsFile.ends_with(".jsonl"))
+    node.failKey("metrics_file", "must end in .csv or .jsonl");
+  rc.trainer.logEverySteps = node.getOr<int>("log_every_steps", 50);
+  if (rc.trainer.logEverySteps < 1) node.failKey("log_every_steps", "must be >= 1");
+  rc.trainer.progress = node.getOr<bool>("progress", true);
+  rc.logLevel = node.getChoice("level", {"trace", "debug", "info", "warn", "error"}, std::string("info"));
+  node.finish();
+}
+
+}  // namespace
+
+void applyOverride(YAML::Node& root, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set '" + assignment + "': expected key.path=value");
+  std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  YAML::Node parsed;
+  try {
+    parsed = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("--set '" + assignment + "': value is not valid YAML: " + e.msg);
+  }
+  std::vector<std::string> parts = splitKeyPath(key);
+  // Walk with raw node handles: yaml-cpp nodes are references, so assigning through a copy
+  // of the handle edits the tree.
+  YAML::Node node = root;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string& p = parts[i];
+    bool last = i + 1 == parts.size();
+    if (p.empty()) throw ConfigError("--set '" + assignment + "': empty key segment");
+    if (node.IsSequence()) {
+      if (!isIndex(p) || std::stoul(p) >= node.size())
+        throw ConfigError("--set '" + assignment + "': '" + p + "' is not an index of the list at this position (size " +
+                          std::to_string(node.size()) + ")");
+      if (last) node[std::stoul(p)] = parsed;
+      else node.reset(node[std::stoul(p)]);
+    } else {
+      if (node.IsScalar())
+        throw ConfigError("--set '" + assignment + "': '" + parts[i - 1] + "' holds a value, not a mapping");
+      if (last) node[p] = parsed;
+      else {
+        if (!node[p]) node[p] = YAML::Node(YAML::NodeType::Map);
+        node.reset(node[p]);
+      }
+    }
+  }
+}
+
+RunConfig parseRunConfig(const std::string& yamlText, const std::string& source,
+                         const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yamlText);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap()) throw ConfigError(source + ": the config must be a YAML mapping of sections");
+  for (const auto& o : overrides) applyOverride(root, o);
+  RunConfig rc;
+  rc.path = source;
+  YAML::Emitter out;
+  out << root;
+  rc.text = out.c_str();
+  ConfigNode top(root, "", source);
+  int version = top.get<int>("version");
+  if (version != kConfigVersion)
+    top.failKey("version", "config version " + std::to_string(version) + " is not supported (this Kaon reads version " +
+                               std::to_string(kConfigVersion) + ")");
+  rc.seed = static_cast<std::uint64_t>(top.getOr<long long>("seed", 0));
+  rc.threads = top.getOr<int>("threads", 0);
+  if (rc.threads < 0) top.failKey("threads", "must be >= 0 (0 = all cores)");
+  rc.model = top.child("model").yaml();
+  rc.data = top.child("data").yaml();
+  rc.optimizer = top.child("optimizer").yaml();
+  if (auto s = top.findChild("schedule")) rc.schedule = s->yaml();
+  auto trainer = top.child("trainer");
+  readTrainer(trainer, rc);
+  rc.trainer.seed = rc.seed;
+  if (auto logging = top.findChild("logging")) readLogging(*logging, rc);
+  top.finish();
+  return rc;
+}
+
+RunConfig loadRunConfig(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot read the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseRunConfig(ss.str(), path, overrides);
+}
+
+}  // namespace kaon::config

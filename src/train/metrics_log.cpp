@@ -1,0 +1,51 @@
+#include "kaon/train/metrics_log.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "kaon/core/error.hpp"
+
+namespace kaon::train {
+
+MetricsLog::MetricsLog(std::string path) : path_(std::move(path)) {
+  namespace fs = std::filesystem;
+  std::string ext = fs::path(path_).extension().string();
+  KAON_CHECK(ext == ".csv" || ext == ".jsonl", "metrics file '{}' must end in .csv or .jsonl", path_);
+  csv_ = ext == ".csv";
+  if (fs::path(path_).has_parent_path()) fs::create_directories(fs::path(path_).parent_path());
+  std::ofstream touch(path_, std::ios::app);
+  KAON_CHECK(touch.good(), "cannot write metrics file '{}'", path_);
+  if (csv_ && fs::file_size(path_) > 0) {  // appending to a resumed run: keep its header
+    std::ifstream in(path_);
+    std::getline(in, header_);
+  }
+}
+
+void MetricsLog::write(const std::map<std::string, double>& record) {
+  std::ofstream out(path_, std::ios::app);
+  KAON_CHECK(out.good(), "cannot write metrics file '{}'", path_);
+  // Non-finite values (an AUC with one class present) are "nan" in CSV and null in JSON.
+  auto number = [&](double v) { return std::isfinite(v) ? fmt::format("{:.9g}", v) : std::string(csv_ ? "nan" : "null"); };
+  if (csv_) {
+    std::string header, row;
+    for (const auto& [k, v] : record) {
+      header += (header.empty() ? "" : ",") + k;
+      row += (row.empty() ? "" : ",") + number(v);
+    }
+    if (header_.empty()) {
+      out << header << "\n";
+      header_ = header;
+    }
+    KAON_CHECK(header == header_, "metrics file '{}' has columns '{}', this run writes '{}'", path_, header_, header);
+    out << row << "\n";
+  } else {
+    std::string line = "{";
+    for (const auto& [k, v] : record)
+      line += fmt::format("{}\"{}\": {}", line.size() > 1 ? ", " : "", k, number(v));
+    out << line << "}\n";
+  }
+}
+
+}  // namespace kaon::train

@@ -1,0 +1,121 @@
+// Config loading: key paths in errors, unknown keys with suggestions, wrong types, missing
+// keys, --set overrides, and every file in configs/ loads and builds its model.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "kaon/config/run_config.hpp"
+#include "kaon/nn/model_config.hpp"
+
+namespace kaon::config {
+namespace {
+
+// The minimal valid config; tests edit it with overrides.
+const char* kBase = R"(
+version: 1
+model:
+  input_shape: [4]
+  layers:
+    - {type: dense, units: 8, activation: relu}
+    - {type: dense, units: 2, name: logits}
+data: {source: synthetic, generator: jet_images, samples: 10}
+optimizer: {type: sgd, lr: 0.1}
+trainer: {epochs: 1, batch_size: 4, loss: softmax_cross_entropy}
+)";
+
+std::string errorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+::testing::AssertionResult mentions(const std::string& message, std::initializer_list<const char*> parts) {
+  if (message.empty()) return ::testing::AssertionFailure() << "no error was raised";
+  for (const char* p : parts)
+    if (message.find(p) == std::string::npos)
+      return ::testing::AssertionFailure() << "error '" << message << "' does not mention '" << p << "'";
+  return ::testing::AssertionSuccess();
+}
+
+nn::Model buildModel(const RunConfig& rc) {
+  ConfigNode node(rc.model, "model", rc.path);
+  nn::Model m = nn::modelFromConfig(node);
+  m.build();
+  return m;
+}
+
+TEST(RunConfig, ParsesTheBaseConfig) {
+  RunConfig rc = parseRunConfig(kBase, "base.yaml");
+  EXPECT_EQ(rc.trainer.epochs, 1);
+  EXPECT_EQ(rc.trainer.batchSize, 4);
+  EXPECT_EQ(rc.resume, "auto");
+  EXPECT_EQ(buildModel(rc).outputShapes()[0], Shape{2});
+}
+
+TEST(RunConfig, OverridesEditAnyKey) {
+  RunConfig rc = parseRunConfig(kBase, "base.yaml",
+                                {"trainer.epochs=7", "model.layers.0.units=16", "model.layers[1].name=out",
+                                 "trainer.checkpoint.dir=/tmp/x", "logging.metrics_file=m.jsonl"});
+  EXPECT_EQ(rc.trainer.epochs, 7);
+  EXPECT_EQ(rc.trainer.checkpointDir, "/tmp/x");
+  EXPECT_EQ(rc.trainer.metricsFile, "m.jsonl");
+  nn::Model m = buildModel(rc);
+  EXPECT_EQ(m.layer("dense_1").parameter("weight").shape, (Shape{16, 4}));
+  EXPECT_EQ(m.outputNames()[0], "out");
+  EXPECT_NE(rc.text.find("units: 16"), std::string::npos);  // the effective config is kept
+  EXPECT_TRUE(mentions(errorOf([] { parseRunConfig(kBase, "b", {"trainer.epochs"}); }), {"key.path=value"}));
+  EXPECT_TRUE(mentions(errorOf([] { parseRunConfig(kBase, "b", {"model.layers.9.units=3"}); }), {"index", "size 2"}));
+  EXPECT_TRUE(mentions(errorOf([] { parseRunConfig(kBase, "b", {"trainer.epochs.x=3"}); }), {"epochs", "value"}));
+}
+
+TEST(RunConfig, EachBadConfigGivesItsOwnError) {
+  auto err = [](std::vector<std::string> overrides) {
+    return errorOf([&] { parseRunConfig(kBase, "bad.yaml", overrides); });
+  };
+  EXPECT_TRUE(mentions(err({"trainer.epocs=3"}), {"bad.yaml", "trainer.epocs", "did you mean 'epochs'"}));
+  EXPECT_TRUE(mentions(err({"trainer.epochs=three"}), {"trainer.epochs", "expected an integer", "'three'"}));
+  EXPECT_TRUE(mentions(err({"trainer.batch_size=0"}), {"trainer.batch_size", ">= 1"}));
+  EXPECT_TRUE(mentions(err({"trainer.loss=softmax_crossentropy"}),
+                       {"trainer.loss", "did you mean 'softmax_cross_entropy'"}));
+  EXPECT_TRUE(mentions(err({"version=2"}), {"version", "not supported"}));
+  EXPECT_TRUE(mentions(err({"logging.metrics_file=m.txt"}), {"logging.metrics_file", ".csv or .jsonl"}));
+  EXPECT_TRUE(mentions(err({"trainer.metrics=[accuracy, f1]"}), {"trainer.metrics", "f1"}));
+  EXPECT_TRUE(mentions(err({"optimiser={type: sgd}"}), {"optimiser", "did you mean 'optimizer'"}));
+  EXPECT_TRUE(mentions(errorOf([] { parseRunConfig("version: 1\nmodel: [1, 2\n", "broken.yaml"); }),
+                       {"broken.yaml", "invalid YAML", "line"}));
+  EXPECT_TRUE(mentions(errorOf([] { parseRunConfig("version: 1\n", "empty.yaml"); }), {"model", "missing"}));
+}
+
+TEST(ModelConfig, EachBadModelGivesItsOwnError) {
+  auto err = [](std::vector<std::string> overrides) {
+    return errorOf([&] { buildModel(parseRunConfig(kBase, "bad.yaml", overrides)); });
+  };
+  EXPECT_TRUE(mentions(err({"model.layers.0.type=dens"}), {"model.layers[0].type", "did you mean 'dense'"}));
+  EXPECT_TRUE(mentions(err({"model.layers.0.unit=3"}), {"model.layers[0].unit", "did you mean 'units'"}));
+  EXPECT_TRUE(mentions(err({"model.layers.0.units=-3"}), {"model.layers[0].units", "> 0"}));
+  EXPECT_TRUE(mentions(err({"model.layers.0.activation=rellu"}), {"model.layers[0].activation", "did you mean 'relu'"}));
+  EXPECT_TRUE(mentions(err({"model.layers.1.inputs=[nowhere]"}), {"model.layers[1]", "nowhere"}));
+  EXPECT_TRUE(mentions(err({"model.input_shape=[3, 8, 8]"}), {"dense", "flatten"}));
+  EXPECT_TRUE(mentions(err({"model.layers.0={type: conv2d, filters: 4}"}), {"model.layers[0].kernel", "missing"}));
+  EXPECT_TRUE(mentions(err({"model.outputs=[nothing]"}), {"nothing"}));
+}
+
+TEST(Configs, EveryShippedConfigLoadsAndBuildsItsModel) {
+  std::filesystem::path dir = KAON_SOURCE_DIR "/configs";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    RunConfig rc = loadRunConfig(entry.path().string());
+    nn::Model m = buildModel(rc);
+    EXPECT_GT(m.parameterCount(), 0);
+    ++count;
+  }
+  EXPECT_GE(count, 2);
+}
+
+}  // namespace
+}  // namespace kaon::config
