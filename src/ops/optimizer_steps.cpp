@@ -23,12 +23,16 @@ void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, cons
 
 void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v) {
   checkState("adam", param, {&grad, &m, &v});
+  KAON_CHECK(grad.defined() && m.defined() && v.defined(), "adam: needs gradient, m and v buffers");
+  KAON_CHECK(a.step >= 1, "adam: step is 1-based for bias correction, got {}", a.step);
   require(&KernelTable::adamStep, "adam step", param.device())(a, param, grad, m, v);
 }
 
 void rmspropStep(const RmspropStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& meanSquare,
                  const Tensor& velocity) {
   checkState("rmsprop", param, {&grad, &meanSquare, &velocity});
+  KAON_CHECK(grad.defined() && meanSquare.defined(), "rmsprop: needs gradient and mean-square buffers");
+  KAON_CHECK(a.momentum == 0.0 || velocity.defined(), "rmsprop: momentum needs a velocity buffer");
   require(&KernelTable::rmspropStep, "rmsprop step", param.device())(a, param, grad, meanSquare, velocity);
 }
 

@@ -54,6 +54,7 @@ class Sgd : public Optimizer {
  public:
   explicit Sgd(SgdOptions options = {});
   std::string_view name() const override { return "sgd"; }
+  const SgdOptions& options() const { return options_; }
 
  protected:
   std::vector<std::string> stateNames() const override;

@@ -37,6 +37,9 @@ void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target
                          double gradScale, const Tensor& loss, const Tensor& grad);
 
 void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& velocity);
+void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v);
+void rmspropStep(const RmspropStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& meanSquare,
+                 const Tensor& velocity);
 
 // Per-thread scratch memory, grown on demand and reused across calls (no allocation per step).
 template <class T>

@@ -21,6 +21,8 @@ void registerCpuKernels(KernelTable& t) {
   t.poolBackward = cpu::poolBackward;
   t.lossForwardBackward = cpu::lossForwardBackward;
   t.sgdStep = cpu::sgdStep;
+  t.adamStep = cpu::adamStep;
+  t.rmspropStep = cpu::rmspropStep;
 }
 
 }  // namespace kaon::ops

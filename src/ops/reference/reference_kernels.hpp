@@ -30,5 +30,8 @@ void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target
                          double gradScale, const Tensor& loss, const Tensor& grad);
 
 void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& velocity);
+void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v);
+void rmspropStep(const RmspropStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& meanSquare,
+                 const Tensor& velocity);
 
 }  // namespace kaon::ops::reference

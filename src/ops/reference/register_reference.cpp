@@ -21,6 +21,8 @@ void registerReferenceKernels(KernelTable& t) {
   t.poolBackward = reference::poolBackward;
   t.lossForwardBackward = reference::lossForwardBackward;
   t.sgdStep = reference::sgdStep;
+  t.adamStep = reference::adamStep;
+  t.rmspropStep = reference::rmspropStep;
 }
 
 }  // namespace kaon::ops
