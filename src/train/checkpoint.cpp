@@ -47,6 +47,7 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     f.writeAttribute("optimizer", std::string(optimizer.name()));
     f.writeAttribute("optimizer_steps", static_cast<std::int64_t>(optimizer.stepCount()));
     f.writeAttribute("config", configText);
+    f.writeAttribute("parameter_count", model.parameterCount());
     for (const auto& p : model.namedParameters()) f.writeTensor(paramPath(p.name, "model"), p.parameter->value);
     for (const auto& [name, b] : model.namedBuffers()) f.writeTensor(paramPath(name, "buffers"), b->value);
     for (const auto& [name, t] : optimizer.state()) f.writeTensor("/optimizer/" + name, t);
@@ -77,6 +78,9 @@ TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim
     dst.copyFrom(src.reshape(dst.shape()));
   };
   for (const auto& p : model.namedParameters()) restore(paramPath(p.name, "model"), p.parameter->value, "parameter");
+  std::int64_t stored = f.readIntAttribute("parameter_count");
+  KAON_CHECK(stored == model.parameterCount(), "{}: checkpoint holds {} parameters, the model has {} (extra layers?)",
+             path, stored, model.parameterCount());
   for (const auto& [name, b] : model.namedBuffers()) restore(paramPath(name, "buffers"), b->value, "buffer");
   for (const auto& [name, t] : optimizer.state()) restore("/optimizer/" + name, t, "optimizer state");
   optimizer.setStepCount(f.readIntAttribute("optimizer_steps"));

@@ -6,6 +6,7 @@
 
 #include "kaon/data/sampler.hpp"
 #include "kaon/ops/loss.hpp"
+#include "kaon/optim/clip.hpp"
 #include "kaon/train/metrics.hpp"
 #include "kaon/train/metrics_log.hpp"
 #include "progress.hpp"
@@ -70,7 +71,7 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t gl
   KAON_CHECK(std::isfinite(l.value), "training diverged: loss is {} at step {}", l.value, globalStep);
   model_.zeroGrad();
   model_.backward(l.grad);
-  if (options_.clipNorm > 0) throw NotImplemented("gradient clipping (optim::clipGradientNorm) in the trainer");
+  if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
   optimizer_.step(learningRate_(globalStep));
   return {l.value, pred};
 }

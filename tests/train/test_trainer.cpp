@@ -115,7 +115,7 @@ TEST(Checkpoint, RoundTripsEverythingAndRejectsMismatches) {
   nn::Model other;
   other.addInput("image", Shape{1, 8, 8});
   other.add(std::make_unique<nn::Reshape>("flat", std::vector<std::int64_t>{}));
-  other.add(std::make_unique<nn::Dense>("out", nn::DenseOptions{.units = 2}));
+  other.add(std::make_unique<nn::Dense>("out", nn::DenseOptions{.units = 3}));
   other.build();
   optim::Sgd sgd3(optim::SgdOptions{.momentum = 0.9});
   sgd3.attach(other.parameters(), other.gradients(), other.trainableRanges());
