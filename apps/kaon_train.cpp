@@ -47,7 +47,7 @@ int run(int argc, char** argv) {
                               ? data.train->size() / rc.trainer.batchSize
                               : (data.train->size() + rc.trainer.batchSize - 1) / rc.trainer.batchSize;
   std::unique_ptr<kaon::config::ConfigNode> scheduleNode;
-  if (rc.schedule) scheduleNode = std::make_unique<kaon::config::ConfigNode>(rc.schedule, "schedule", rc.path);
+  if (rc.schedule.IsDefined() && !rc.schedule.IsNull()) scheduleNode = std::make_unique<kaon::config::ConfigNode>(rc.schedule, "schedule", rc.path);
   std::shared_ptr<kaon::optim::Schedule> schedule =
       kaon::optim::scheduleFromConfig(scheduleNode.get(), opt.baseLr, perEpoch, perEpoch * rc.trainer.epochs);
   opt.optimizer->attach(model.parameters(), model.gradients(), model.trainableRanges());
