@@ -8,6 +8,6 @@ kaon_build
 out="${KAON_RUN_DIR:-$KAON_ROOT/runs/quickstart}"
 mkdir -p "$out"
 "$KAON_BUILD_DIR/apps/kaon-train" "$KAON_ROOT/configs/jet_cnn.yaml" \
-  --set data.samples=2400 --set trainer.epochs=3 \
+  --set data.samples=1600 --set trainer.epochs=2 \
   --set trainer.checkpoint.dir="$out" --set logging.metrics_file="$out/metrics.csv" "$@"
 echo "metrics: $out/metrics.csv  checkpoint: $out/checkpoint.h5"

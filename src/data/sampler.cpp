@@ -43,8 +43,8 @@ std::vector<std::int64_t> ShardedSampler::indices(std::int64_t epoch) const {
   std::vector<std::int64_t> p = permutation(epoch);
   std::vector<std::int64_t> out;
   out.reserve(static_cast<std::size_t>(perRank_));
-  // Rank r takes positions r*perRank .. (r+1)*perRank-1 of the (padded) permutation.
-  for (std::int64_t k = 0; k < perRank_; ++k) out.push_back(p[(options_.rank * perRank_ + k) % size_]);
+  // Rank r takes positions r, r+W, ... of the permutation, padded by wrapping to its start.
+  for (std::int64_t k = 0; k < perRank_; ++k) out.push_back(p[(k * options_.worldSize + options_.rank) % size_]);
   return out;
 }
 

@@ -8,15 +8,21 @@
 #include "kaon/ops/loss.hpp"
 #include "kaon/optim/clip.hpp"
 #include "kaon/train/metrics.hpp"
+#include "kaon/train/gradient_allreducer.hpp"
 #include "kaon/train/metrics_log.hpp"
 #include "progress.hpp"
 
 namespace kaon::train {
 
 Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<double(std::int64_t)> learningRate,
-                 const data::Dataset& train, const data::Dataset* validation, TrainerOptions options)
+                 const data::Dataset& train, const data::Dataset* validation, TrainerOptions options,
+                 comm::Communicator* comm)
     : model_(model), optimizer_(optimizer), learningRate_(std::move(learningRate)), train_(train),
-      validation_(validation), options_(std::move(options)) {
+      validation_(validation), options_(std::move(options)), comm_(comm) {
+  if (!comm_) {
+    ownedComm_ = comm::makeLocalCommunicator();
+    comm_ = ownedComm_.get();
+  }
   KAON_CHECK(model_.built(), "trainer: the model must be built");
   KAON_CHECK(options_.epochs >= 1, "trainer.epochs must be >= 1, got {}", options_.epochs);
   KAON_CHECK(options_.batchSize >= 1, "trainer.batch_size must be >= 1, got {}", options_.batchSize);
@@ -30,6 +36,35 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
              train_.size());
   // Validates the metric names against the loss before any training happens.
   MetricAccumulator(options_.loss, options_.metrics);
+  if (comm_->size() > 1) {
+    checkRanksAgree();
+    // Every rank starts from rank 0's weights and statistics.
+    comm_->broadcast(model_.parameters(), 0);
+    if (model_.buffers().numel() > 0) comm_->broadcast(model_.buffers(), 0);
+    allreducer_ = std::make_unique<GradientAllreducer>(model_, *comm_, options_.bucketBytes);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::checkRanksAgree() {
+  // Ranks that built different models or read different configs would silently train
+  // nonsense (or deadlock in mismatched collectives): compare fingerprints first.
+  std::vector<double> mine{static_cast<double>(model_.parameterCount()),
+                           static_cast<double>(std::hash<std::string>{}(options_.configText) % (1ull << 52)),
+                           static_cast<double>(options_.batchSize), static_cast<double>(train_.size())};
+  const char* what[] = {"parameter count", "config", "per-rank batch size", "training set size"};
+  for (std::size_t k = 0; k < mine.size(); ++k) {
+    std::vector<double> all = comm_->allgather(mine[k]);
+    for (int r = 1; r < comm_->size(); ++r)
+      KAON_CHECK(all[r] == all[0], "ranks disagree on the {}: rank 0 has {}, rank {} has {}", what[k], all[0], r,
+                 all[r]);
+  }
+}
+
+void Trainer::synchroniseBuffers() {
+  // Batch-norm running statistics drift apart on different shards: average them.
+  if (comm_->size() > 1 && model_.buffers().numel() > 0) comm_->allreduce(model_.buffers(), comm::ReduceOp::Average);
 }
 
 void Trainer::checkCompatibility(const data::Dataset& d) const {
@@ -56,12 +91,15 @@ std::string Trainer::checkpointPath() const {
 
 void Trainer::writeCheckpoint() {
   if (options_.checkpointDir.empty()) return;
-  saveCheckpoint(checkpointPath(), model_, optimizer_, progress_, options_.configText);
+  synchroniseBuffers();
+  if (comm_->rank() == 0) saveCheckpoint(checkpointPath(), model_, optimizer_, progress_, options_.configText);
+  comm_->barrier();  // nobody runs ahead of a checkpoint that may still fail
 }
 
 void Trainer::resumeFrom(const std::string& path) {
   progress_ = loadCheckpoint(path, model_, optimizer_);
-  spdlog::info("resumed from {}: epoch {}, step {} of the epoch, {} steps in total", path, progress_.epoch,
+  if (comm_->rank() == 0)
+    spdlog::info("resumed from {}: epoch {}, step {} of the epoch, {} steps in total", path, progress_.epoch,
                progress_.stepInEpoch, progress_.globalStep);
 }
 
@@ -70,35 +108,43 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t gl
   ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights);
   KAON_CHECK(std::isfinite(l.value), "training diverged: loss is {} at step {}", l.value, globalStep);
   model_.zeroGrad();
+  if (allreducer_) allreducer_->beginBackward();
   model_.backward(l.grad);
+  if (allreducer_) allreducer_->finishBackward();
   if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
   optimizer_.step(learningRate_(globalStep));
   return {l.value, pred};
 }
 
 std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
+  synchroniseBuffers();
   MetricAccumulator acc(options_.loss, options_.metrics);
-  const std::int64_t n = dataset.size();
-  data::Batch batch = dataset.allocateBatch(std::min(options_.batchSize, n));
+  // Each rank evaluates a contiguous, disjoint part; every sample is counted exactly once.
+  const std::int64_t total = dataset.size(), rank = comm_->rank(), ranks = comm_->size();
+  const std::int64_t first = total * rank / ranks, n = total * (rank + 1) / ranks - first;
+  data::Batch batch = dataset.allocateBatch(std::max<std::int64_t>(1, std::min(options_.batchSize, n)));
   std::vector<std::int64_t> idx;
   for (std::int64_t start = 0; start < n; start += options_.batchSize) {
     std::int64_t count = std::min(options_.batchSize, n - start);
     if (count != batch.size()) batch = dataset.allocateBatch(count);
     idx.resize(count);
-    for (std::int64_t i = 0; i < count; ++i) idx[i] = start + i;
+    for (std::int64_t i = 0; i < count; ++i) idx[i] = first + start + i;
     dataset.read(idx, batch);
     Tensor pred = model_.forward(batch.inputs[0], false);
     ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights, false);
     acc.add(pred, batch.targets[0], l.value * count, static_cast<double>(count));
   }
   model_.releaseSaved();
+  reduceMetrics(acc, *comm_);
   return acc.values();
 }
 
 std::vector<EpochResult> Trainer::fit() {
-  data::ShardedSampler sampler(train_.size(), {options_.shuffle, options_.seed, 0, 1, data::RemainderPolicy::Pad});
+  data::ShardedSampler sampler(train_.size(), {options_.shuffle, options_.seed, comm_->rank(), comm_->size(),
+                                              data::RemainderPolicy::Pad});
+  const bool root = comm_->rank() == 0;
   std::unique_ptr<MetricsLog> log;
-  if (!options_.metricsFile.empty()) log = std::make_unique<MetricsLog>(options_.metricsFile);
+  if (!options_.metricsFile.empty() && root) log = std::make_unique<MetricsLog>(options_.metricsFile);
   std::vector<EpochResult> results;
   for (int epoch = static_cast<int>(progress_.epoch); epoch < options_.epochs; ++epoch) {
     std::vector<std::int64_t> order = sampler.indices(epoch);
@@ -106,8 +152,8 @@ std::vector<EpochResult> Trainer::fit() {
     bool partial = !options_.dropLastBatch && static_cast<std::int64_t>(order.size()) % options_.batchSize != 0;
     std::int64_t steps = full + (partial ? 1 : 0);
     MetricAccumulator trainMetrics(options_.loss, options_.metrics);
-    ProgressLine progress(epoch + 1, options_.epochs, steps, options_.batchSize, options_.logEverySteps,
-                          options_.progress);
+    ProgressLine progress(epoch + 1, options_.epochs, steps, options_.batchSize * comm_->size(),
+                          options_.logEverySteps, options_.progress && root);
     data::Batch batch = train_.allocateBatch(options_.batchSize);
     std::int64_t samples = 0;
     for (std::int64_t s = progress_.stepInEpoch; s < steps; ++s) {
@@ -132,7 +178,8 @@ std::vector<EpochResult> Trainer::fit() {
     EpochResult r;
     r.epoch = epoch + 1;
     r.seconds = progress.seconds();
-    r.samplesPerSecond = samples / std::max(r.seconds, 1e-9);
+    r.samplesPerSecond = static_cast<double>(samples) * comm_->size() / std::max(r.seconds, 1e-9);
+    reduceMetrics(trainMetrics, *comm_);
     r.learningRate = learningRate_(std::max<std::int64_t>(progress_.globalStep - 1, 0));
     r.train = trainMetrics.values();
     model_.releaseSaved();
@@ -141,7 +188,7 @@ std::vector<EpochResult> Trainer::fit() {
                                    r.seconds, r.samplesPerSecond, r.learningRate);
     for (const auto& [k, v] : r.train) line += fmt::format(" | train {} {:.4f}", k, v);
     for (const auto& [k, v] : r.validation) line += fmt::format(" | val {} {:.4f}", k, v);
-    spdlog::info("{}", line);
+    if (root) spdlog::info("{}", line);
     if (log) {
       std::map<std::string, double> rec{{"epoch", r.epoch}, {"step", static_cast<double>(progress_.globalStep)},
                                         {"lr", r.learningRate}, {"seconds", r.seconds},

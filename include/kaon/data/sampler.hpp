@@ -1,7 +1,9 @@
 #pragma once
 // Deterministic sharded sampler: every epoch draws one global permutation of the dataset from
-// (seed, epoch), and rank r of W takes the r-th of W equal, disjoint parts of it. The same
-// seed gives the same sequence on any platform (own Fisher-Yates + splitmix64, not
+// (seed, epoch), and rank r of W takes positions r, r+W, r+2W, ... of it. Strided shards make
+// rank r's b-th batch of size B/W exactly its share of the b-th global batch of size B, so a
+// W-rank run sees the same global batches as a one-rank run (strong scaling equivalence).
+// The same seed gives the same sequence on any platform (own Fisher-Yates + splitmix64, not
 // std::shuffle, whose output differs between standard libraries).
 #include <cstdint>
 #include <vector>

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kaon/comm/communicator.hpp"
 #include "kaon/core/tensor.hpp"
 #include "kaon/ops/kinds.hpp"
 
@@ -43,5 +44,9 @@ class MetricAccumulator {
   std::vector<std::string> names_;
   State state_;
 };
+
+// Combines every rank's accumulated state exactly (sums, counts; AUC scores gathered), so
+// values() afterwards is the metric over all ranks' samples. Collective: all ranks call it.
+void reduceMetrics(MetricAccumulator& metrics, comm::Communicator& comm);
 
 }  // namespace kaon::train

@@ -1,13 +1,18 @@
 #pragma once
-// Single-process training loop: forward, loss, backward, (clip), optimizer step; validation
-// each epoch; metrics to the console and a CSV/JSONL file; checkpoints and exact resume.
-// The distributed strategies wrap the same step (issue: distributed training).
+// Training loop: forward, loss, backward, (clip), optimizer step; validation each epoch;
+// metrics to the console and a CSV/JSONL file; checkpoints and exact resume.
+//
+// With a communicator of several ranks it is synchronous data parallelism: each rank takes a
+// disjoint shard of every epoch's permutation, gradients are averaged by bucketed
+// non-blocking allreduce overlapping backward, parameters start equal (broadcast from rank
+// 0), metrics are reduced exactly (sums and counts), and rank 0 logs and checkpoints.
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "kaon/comm/communicator.hpp"
 #include "kaon/data/dataset.hpp"
 #include "kaon/nn/model.hpp"
 #include "kaon/ops/kinds.hpp"
@@ -18,7 +23,7 @@ namespace kaon::train {
 
 struct TrainerOptions {
   int epochs = 1;
-  std::int64_t batchSize = 32;
+  std::int64_t batchSize = 32;  // per rank: global batch / ranks (strong) or batch_per_rank (weak)
   ops::LossKind loss = ops::LossKind::SoftmaxCrossEntropy;
   std::vector<std::string> metrics;  // "accuracy", "auc"
   bool shuffle = true;
@@ -32,7 +37,8 @@ struct TrainerOptions {
   std::string checkpointDir;  // empty: no checkpoints
   int checkpointEveryEpochs = 1;
   std::int64_t checkpointEverySteps = 0;  // 0: only at epoch ends
-  std::string configText;  // stored in checkpoints
+  std::string configText;  // stored in checkpoints; ranks must agree on it
+  std::size_t bucketBytes = 25u << 20;  // gradient allreduce bucket size
 };
 
 struct EpochResult {
@@ -45,7 +51,9 @@ class Trainer {
  public:
   // learningRate(step) gives the rate for optimizer step `step` (0-based); validation may be null.
   Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<double(std::int64_t)> learningRate,
-          const data::Dataset& train, const data::Dataset* validation, TrainerOptions options);
+          const data::Dataset& train, const data::Dataset* validation, TrainerOptions options,
+          comm::Communicator* comm = nullptr);  // null: a single process
+  ~Trainer();
 
   // Continues from a checkpoint written by this trainer (same model and optimizer).
   void resumeFrom(const std::string& checkpointPath);
@@ -62,6 +70,8 @@ class Trainer {
 
  private:
   void checkCompatibility(const data::Dataset& dataset) const;
+  void checkRanksAgree();
+  void synchroniseBuffers();
   void writeCheckpoint();
 
   nn::Model& model_;
@@ -71,6 +81,9 @@ class Trainer {
   const data::Dataset* validation_;
   TrainerOptions options_;
   TrainingProgress progress_;
+  std::unique_ptr<comm::Communicator> ownedComm_;
+  comm::Communicator* comm_;
+  std::unique_ptr<class GradientAllreducer> allreducer_;
 };
 
 // The checkpoint to resume from under `dir` (empty if none).

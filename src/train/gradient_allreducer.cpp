@@ -1,0 +1,82 @@
+#include "kaon/train/gradient_allreducer.hpp"
+
+#include <algorithm>
+
+namespace kaon::train {
+
+GradientAllreducer::GradientAllreducer(nn::Model& model, comm::Communicator& comm, std::size_t bucketBytes)
+    : model_(model), comm_(comm) {
+  KAON_CHECK(model_.built(), "gradient allreducer: the model must be built");
+  auto params = model_.namedParameters();
+  const std::size_t elementBytes = dtypeSize(model_.gradients().dtype());
+  // Walk parameters from last to first (backward order), closing a bucket when it is full.
+  bucketOfParameter_.assign(params.size(), -1);
+  for (const auto& p : params) parameterOffsets_.push_back(p.parameter->offset);
+  Bucket current;
+  std::int64_t end = model_.parameterCount();
+  for (int i = static_cast<int>(params.size()) - 1; i >= 0; --i) {
+    const nn::Parameter& p = *params[i].parameter;
+    if (p.shape.numel() == 0) continue;
+    current.offset = p.offset;
+    current.count = end - p.offset;
+    current.parameters += 1;
+    bucketOfParameter_[i] = static_cast<int>(buckets_.size());
+    if (static_cast<std::size_t>(current.count) * elementBytes >= bucketBytes) {
+      buckets_.push_back(current);
+      end = current.offset;
+      current = Bucket{};
+    }
+  }
+  if (current.parameters > 0) buckets_.push_back(current);
+  model_.setGradientReadyCallback([this](const nn::GradientReady& g) { onGradientReady(g); });
+}
+
+GradientAllreducer::~GradientAllreducer() {
+  model_.setGradientReadyCallback(nullptr);
+  for (auto& r : requests_)
+    if (r) r->wait();
+}
+
+void GradientAllreducer::beginBackward() {
+  KAON_CHECK(!inBackward_, "gradient allreducer: beginBackward called twice");
+  inBackward_ = true;
+  startedEarly_ = 0;
+  pending_.assign(buckets_.size(), 0);
+  for (const auto& b : buckets_) pending_[&b - buckets_.data()] = b.parameters;
+  requests_.clear();
+  requests_.resize(buckets_.size());
+  nextBucket_ = 0;
+}
+
+void GradientAllreducer::start(std::size_t b) {
+  Tensor slice = model_.gradients().slice(buckets_[b].offset, buckets_[b].offset + buckets_[b].count);
+  requests_[b] = comm_.allreduceAsync(slice, comm::ReduceOp::Average);
+}
+
+void GradientAllreducer::onGradientReady(const nn::GradientReady& g) {
+  if (!inBackward_) return;
+  auto it = std::lower_bound(parameterOffsets_.begin(), parameterOffsets_.end(), g.offset);
+  KAON_CHECK(it != parameterOffsets_.end() && *it == g.offset, "gradient allreducer: unknown parameter at {}", g.offset);
+  int bucket = bucketOfParameter_[it - parameterOffsets_.begin()];
+  if (bucket < 0) return;
+  --pending_[bucket];
+  // Buckets start strictly in order (the same order on every rank), each once all of its
+  // gradients are final; a bucket finished early waits for its predecessors.
+  while (nextBucket_ < buckets_.size() && pending_[nextBucket_] == 0) {
+    start(nextBucket_++);
+    ++startedEarly_;
+  }
+  // Non-blocking collectives progress only inside MPI calls: poke the ones in flight.
+  for (auto& r : requests_)
+    if (r) r->test();
+}
+
+void GradientAllreducer::finishBackward() {
+  KAON_CHECK(inBackward_, "gradient allreducer: finishBackward without beginBackward");
+  while (nextBucket_ < buckets_.size()) start(nextBucket_++);
+  for (auto& r : requests_) r->wait();
+  requests_.clear();
+  inBackward_ = false;
+}
+
+}  // namespace kaon::train
