@@ -4,7 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <sched.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "kaon/core/error.hpp"
 #include "kaon/train/trainer.hpp"
@@ -33,12 +37,14 @@ int guardedMain(const char* appName, int argc, char** argv, const std::function<
   return code;
 }
 
-void requireSingleProcess(const char* appName) {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size > 1)
-    throw NotImplemented(std::string(appName) + " with " + std::to_string(size) +
-                         " MPI ranks (distributed training modes are the next milestone); run with one rank");
+int defaultThreadsPerRank(const comm::Communicator& comm) {
+  // The affinity mask is per process: when mpirun binds each rank to its own cores this is
+  // already that rank's share; when ranks are unbound they all see every core, so divide.
+  int visible = std::thread::hardware_concurrency();
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) visible = CPU_COUNT(&set);
+  int perRank = std::max(1, visible / std::max(1, comm.localSize()));
+  return visible < static_cast<int>(std::thread::hardware_concurrency()) ? visible : perRank;
 }
 
 std::string resolveResume(const std::string& resume, const std::string& checkpointDir) {

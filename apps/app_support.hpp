@@ -4,15 +4,16 @@
 #include <functional>
 #include <string>
 
+#include "kaon/comm/communicator.hpp"
+
 namespace kaon::apps {
 
 // Initialises MPI, runs body, finalises; any exception is printed with the rank and the job
 // is aborted with exit code 1 (MPI_Abort when more than one rank runs).
 int guardedMain(const char* appName, int argc, char** argv, const std::function<int(int, char**)>& body);
 
-// Until the distributed trainer lands, refuse multi-rank launches instead of silently
-// training N independent copies.
-void requireSingleProcess(const char* appName);
+// CPU threads for one rank: the cores this process may use, shared among the node's ranks.
+int defaultThreadsPerRank(const comm::Communicator& comm);
 
 // "auto": <dir>/checkpoint.h5 if it exists; "never": none; otherwise the given path (must exist).
 std::string resolveResume(const std::string& resume, const std::string& checkpointDir);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "app_support.hpp"
+#include "kaon/comm/communicator.hpp"
 #include "kaon/config/run_config.hpp"
 #include "kaon/core/runtime.hpp"
 #include "kaon/data/data_config.hpp"
@@ -25,15 +26,21 @@ int run(int argc, char** argv) {
   app.add_flag("--summary", summaryOnly, "Build the model, print its summary and exit");
   CLI11_PARSE(app, argc, argv);
 
-  kaon::apps::requireSingleProcess("kaon-train");
   kaon::config::RunConfig rc = kaon::config::loadRunConfig(configPath, overrides);
   spdlog::set_level(spdlog::level::from_str(rc.logLevel));
-  kaon::setNumThreads(rc.threads);
+  std::unique_ptr<kaon::comm::Communicator> comm = kaon::comm::makeDefaultCommunicator();
+  const bool root = comm->rank() == 0;
+  if (!root) spdlog::set_level(spdlog::level::warn);
+  if (rc.mode != "sync")
+    throw kaon::NotImplemented("trainer.mode: " + rc.mode + " (asynchronous modes are the next milestone; use sync)");
+  // Default threads: the cores of this node shared among its ranks.
+  kaon::setNumThreads(rc.threads > 0 ? rc.threads : kaon::apps::defaultThreadsPerRank(*comm));
+  rc.trainer.batchSize = kaon::config::perRankBatch(rc, comm->size());
 
   kaon::config::ConfigNode modelNode(rc.model, "model", rc.path);
   kaon::nn::Model model = kaon::nn::modelFromConfig(modelNode);
   model.build(kaon::DType::Float32, rc.seed);
-  std::fputs(model.summary().c_str(), stdout);
+  if (root) std::fputs(model.summary().c_str(), stdout);
   if (summaryOnly) return 0;
 
   kaon::config::ConfigNode optimizerNode(rc.optimizer, "optimizer", rc.path);
@@ -43,21 +50,34 @@ int run(int argc, char** argv) {
 
   rc.trainer.clipNorm = opt.clipNorm;
   rc.trainer.configText = rc.text;
-  std::int64_t perEpoch = rc.trainer.dropLastBatch
-                              ? data.train->size() / rc.trainer.batchSize
-                              : (data.train->size() + rc.trainer.batchSize - 1) / rc.trainer.batchSize;
+  std::int64_t shard = (data.train->size() + comm->size() - 1) / comm->size();  // the sampler pads shards
+  std::int64_t perEpoch = rc.trainer.dropLastBatch ? shard / rc.trainer.batchSize
+                                                   : (shard + rc.trainer.batchSize - 1) / rc.trainer.batchSize;
   std::unique_ptr<kaon::config::ConfigNode> scheduleNode;
   if (rc.schedule.IsDefined() && !rc.schedule.IsNull()) scheduleNode = std::make_unique<kaon::config::ConfigNode>(rc.schedule, "schedule", rc.path);
+  // Steps per epoch count this rank's batches over its shard of the data.
   std::shared_ptr<kaon::optim::Schedule> schedule =
       kaon::optim::scheduleFromConfig(scheduleNode.get(), opt.baseLr, perEpoch, perEpoch * rc.trainer.epochs);
+  if (rc.weakScaling && comm->size() > 1) {
+    auto rule = rc.lrScaling == "linear" ? kaon::optim::LrScaling::Linear
+                : rc.lrScaling == "sqrt" ? kaon::optim::LrScaling::Sqrt
+                                         : kaon::optim::LrScaling::None;
+    double factor = kaon::optim::lrScaleFactor(rule, comm->size());
+    schedule = kaon::optim::scaled(kaon::optim::scheduleFromConfig(scheduleNode.get(), opt.baseLr, perEpoch,
+                                                                   perEpoch * rc.trainer.epochs),
+                                   factor);
+    spdlog::info("weak scaling: {} ranks x batch {}, learning rate x{:.3g} ({})", comm->size(), rc.batch, factor,
+                 rc.lrScaling);
+  }
   opt.optimizer->attach(model.parameters(), model.gradients(), model.trainableRanges());
 
-  spdlog::info("data: {} training samples ({}), {} validation; {} steps per epoch; optimizer {} ({})",
-               data.train->size(), data.train->describe(), data.validation ? data.validation->size() : 0, perEpoch,
-               opt.optimizer->name(), schedule->describe());
+  spdlog::info("data: {} training samples ({}), {} validation; {} rank(s) x batch {}, {} steps per epoch; "
+               "optimizer {} ({})",
+               data.train->size(), data.train->describe(), data.validation ? data.validation->size() : 0,
+               comm->size(), rc.trainer.batchSize, perEpoch, opt.optimizer->name(), schedule->describe());
   kaon::train::Trainer trainer(
       model, *opt.optimizer, [schedule](std::int64_t step) { return schedule->lr(step); }, *data.train,
-      data.validation.get(), rc.trainer);
+      data.validation.get(), rc.trainer, comm.get());
   std::string resumeFrom = kaon::apps::resolveResume(rc.resume, rc.trainer.checkpointDir);
   if (!resumeFrom.empty()) trainer.resumeFrom(resumeFrom);
   trainer.fit();

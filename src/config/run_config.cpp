@@ -1,5 +1,7 @@
 #include "kaon/config/run_config.hpp"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -22,10 +24,23 @@ bool isIndex(const std::string& s) { return !s.empty() && std::all_of(s.begin(),
 
 void readTrainer(ConfigNode& node, RunConfig& rc) {
   train::TrainerOptions& t = rc.trainer;
+  rc.mode = node.getChoice("mode", {"sync", "downpour", "easgd"}, std::string("sync"));
   t.epochs = node.get<int>("epochs");
   if (t.epochs < 1) node.failKey("epochs", "must be >= 1");
-  t.batchSize = node.get<long long>("batch_size");
-  if (t.batchSize < 1) node.failKey("batch_size", "must be >= 1");
+  bool global = node.has("batch_size"), perRank = node.has("batch_per_rank");
+  if (global == perRank)
+    node.fail(global ? "give batch_size (global batch, strong scaling) or batch_per_rank (weak scaling), not both"
+                     : "missing batch_size (global batch, strong scaling) or batch_per_rank (weak scaling)");
+  rc.weakScaling = perRank;
+  const char* batchKey = perRank ? "batch_per_rank" : "batch_size";
+  rc.batch = node.get<long long>(batchKey);
+  if (rc.batch < 1) node.failKey(batchKey, "must be >= 1");
+  t.batchSize = rc.batch;
+  if (perRank) rc.lrScaling = node.getChoice("lr_scaling", {"linear", "sqrt", "none"}, std::string("linear"));
+  else if (node.has("lr_scaling")) node.failKey("lr_scaling", "applies to weak scaling (batch_per_rank) only");
+  double bucketMb = node.getOr<double>("bucket_mb", 25.0);
+  if (bucketMb <= 0) node.failKey("bucket_mb", "must be > 0");
+  t.bucketBytes = static_cast<std::size_t>(bucketMb * (1 << 20));
   t.loss = ops::lossFromName(node.getChoice(
       "loss", {"softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "mape"}));
   t.metrics = node.getOr<std::vector<std::string>>("metrics", {});
@@ -58,6 +73,15 @@ void readLogging(ConfigNode& node, RunConfig& rc) {
 }
 
 }  // namespace
+
+std::int64_t perRankBatch(const RunConfig& rc, int ranks) {
+  if (rc.weakScaling) return rc.batch;
+  if (rc.batch % ranks != 0)
+    throw ConfigError(fmt::format("{}: trainer.batch_size {} (the global batch) does not divide among {} ranks; "
+                                  "choose a multiple of {} or use trainer.batch_per_rank",
+                                  rc.path, rc.batch, ranks, ranks));
+  return rc.batch / ranks;
+}
 
 void applyOverride(YAML::Node& root, const std::string& assignment) {
   auto eq = assignment.find('=');

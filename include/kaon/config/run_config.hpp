@@ -10,7 +10,8 @@
 //   data:      {...}    # data::datasetsFromConfig
 //   optimizer: {...}    # optim::optimizerFromConfig
 //   schedule:  {...}    # optional; optim::scheduleFromConfig
-//   trainer:   {epochs, batch_size, loss, metrics, shuffle, drop_last, checkpoint: {...}}
+//   trainer:   {mode, epochs, batch_size | batch_per_rank, lr_scaling, bucket_mb, loss, metrics,
+//               shuffle, drop_last, checkpoint: {...}}
 //   logging:   {metrics_file, log_every_steps, progress, level}
 #include <yaml-cpp/yaml.h>
 
@@ -30,10 +31,20 @@ struct RunConfig {
   std::uint64_t seed = 0;
   int threads = 0;
   YAML::Node model, data, optimizer, schedule;  // schedule may be null
-  train::TrainerOptions trainer;
+  train::TrainerOptions trainer;  // trainer.batchSize is set per rank by perRankBatch()
+  std::string mode = "sync";      // sync | downpour | easgd
+  // Strong scaling: batch_size is the global batch, split across ranks. Weak scaling:
+  // batch_per_rank is fixed and the learning rate scales with the rank count (lr_scaling).
+  bool weakScaling = false;
+  std::int64_t batch = 0;          // batch_size (global) or batch_per_rank
+  std::string lrScaling = "linear";  // weak scaling only: linear | sqrt | none
   std::string resume = "auto";  // auto | never | a checkpoint path
   std::string logLevel = "info";
 };
+
+// The batch each of `ranks` ranks computes; throws (naming the key) when a global batch does
+// not divide among the ranks.
+std::int64_t perRankBatch(const RunConfig& rc, int ranks);
 
 // Applies `key.path=value` overrides (values parsed as YAML; list items as `layers.2.filters`
 // or `layers[2].filters`) to a YAML tree. Errors name the override.
