@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 "$KAON_ROOT/scripts/setup.sh"
 kaon_build
 out="${KAON_RUN_DIR:-$KAON_ROOT/runs/quickstart}"
-mkdir -p "$out"
+rm -rf "$out" && mkdir -p "$out"  # a fresh run each time (configs/jet_cnn.yaml would resume)
 ranks="${KAON_RANKS:-2}"
 mpirun -np "$ranks" --oversubscribe --bind-to none \
   "$KAON_BUILD_DIR/apps/kaon-train" "$KAON_ROOT/configs/jet_cnn.yaml" \
