@@ -3,7 +3,9 @@
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <sched.h>
 
 #include <algorithm>
@@ -57,6 +59,29 @@ std::string resolveResume(const std::string& resume, const std::string& checkpoi
   }
   KAON_CHECK(std::filesystem::exists(resume), "trainer.checkpoint.resume: no checkpoint at '{}'", resume);
   return resume;
+}
+
+}  // namespace kaon::apps
+
+namespace kaon::apps {
+
+std::function<void(std::int64_t)> faultInjectionHook(int rank) {
+  const char* spec = std::getenv("KAON_FAULT_INJECT");
+  if (!spec || !*spec) return {};
+  int targetRank = -1;
+  long long step = -1;
+  char kind[16] = {};
+  KAON_CHECK(std::sscanf(spec, "%d:%lld:%15s", &targetRank, &step, kind) == 3,
+             "KAON_FAULT_INJECT='{}': expected rank:step:kind (kind: throw, exit, hang)", spec);
+  std::string k = kind;
+  KAON_CHECK(k == "throw" || k == "exit" || k == "hang", "KAON_FAULT_INJECT: unknown kind '{}'", k);
+  if (rank != targetRank) return {};
+  return [step, k, rank](std::int64_t globalStep) {
+    if (globalStep != step) return;
+    if (k == "throw") KAON_FAIL("injected fault on rank {} after step {}", rank, globalStep);
+    if (k == "exit") std::_Exit(3);  // dies without a word, as a crashed or killed rank would
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));  // hang
+  };
 }
 
 }  // namespace kaon::apps

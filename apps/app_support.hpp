@@ -15,6 +15,12 @@ int guardedMain(const char* appName, int argc, char** argv, const std::function<
 // CPU threads for one rank: the cores this process may use, shared among the node's ranks.
 int defaultThreadsPerRank(const comm::Communicator& comm);
 
+// Fault injection for testing a job's failure handling: KAON_FAULT_INJECT="rank:step:kind"
+// makes that rank, after that global step, throw (kind "throw"), exit without a word
+// ("exit"), or stop making progress ("hang"). Unset: nothing happens.
+// Returns the hook to put in TrainerOptions::afterStep (empty when the variable is unset).
+std::function<void(std::int64_t)> faultInjectionHook(int rank);
+
 // "auto": <dir>/checkpoint.h5 if it exists; "never": none; otherwise the given path (must exist).
 std::string resolveResume(const std::string& resume, const std::string& checkpointDir);
 

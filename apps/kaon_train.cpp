@@ -12,6 +12,7 @@
 #include "kaon/data/data_config.hpp"
 #include "kaon/nn/model_config.hpp"
 #include "kaon/optim/optim_config.hpp"
+#include "kaon/train/run_control.hpp"
 #include "kaon/train/trainer.hpp"
 
 namespace {
@@ -50,6 +51,7 @@ int run(int argc, char** argv) {
 
   rc.trainer.clipNorm = opt.clipNorm;
   rc.trainer.configText = rc.text;
+  rc.trainer.afterStep = kaon::apps::faultInjectionHook(comm->rank());
   std::int64_t shard = (data.train->size() + comm->size() - 1) / comm->size();  // the sampler pads shards
   std::int64_t perEpoch = rc.trainer.dropLastBatch ? shard / rc.trainer.batchSize
                                                    : (shard + rc.trainer.batchSize - 1) / rc.trainer.batchSize;
@@ -81,6 +83,7 @@ int run(int argc, char** argv) {
   std::string resumeFrom = kaon::apps::resolveResume(rc.resume, rc.trainer.checkpointDir);
   if (!resumeFrom.empty()) trainer.resumeFrom(resumeFrom);
   trainer.fit();
+  if (trainer.interrupted()) return kaon::train::kExitInterrupted;
   if (!rc.trainer.checkpointDir.empty()) spdlog::info("checkpoint: {}", trainer.checkpointPath());
   return 0;
 }

@@ -38,6 +38,8 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
   t.batchSize = rc.batch;
   if (perRank) rc.lrScaling = node.getChoice("lr_scaling", {"linear", "sqrt", "none"}, std::string("linear"));
   else if (node.has("lr_scaling")) node.failKey("lr_scaling", "applies to weak scaling (batch_per_rank) only");
+  t.stallTimeoutSeconds = node.getOr<double>("stall_timeout", 600.0);
+  if (t.stallTimeoutSeconds < 0) node.failKey("stall_timeout", "must be >= 0 seconds (0 disables)");
   double bucketMb = node.getOr<double>("bucket_mb", 25.0);
   if (bucketMb <= 0) node.failKey("bucket_mb", "must be > 0");
   t.bucketBytes = static_cast<std::size_t>(bucketMb * (1 << 20));

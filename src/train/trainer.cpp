@@ -10,6 +10,7 @@
 #include "kaon/train/metrics.hpp"
 #include "kaon/train/gradient_allreducer.hpp"
 #include "kaon/train/metrics_log.hpp"
+#include "kaon/train/run_control.hpp"
 #include "progress.hpp"
 
 namespace kaon::train {
@@ -62,6 +63,14 @@ void Trainer::checkRanksAgree() {
   }
 }
 
+bool Trainer::stopAgreed() {
+  // A signal may reach only some ranks (or reach them at different steps): agree first, so
+  // every rank checkpoints at the same step.
+  double stop = StopSignals::requested() ? 1.0 : 0.0;
+  if (comm_->size() > 1) stop = comm_->allreduce({stop}, comm::ReduceOp::Max)[0];
+  return stop > 0;
+}
+
 void Trainer::synchroniseBuffers() {
   // Batch-norm running statistics drift apart on different shards: average them.
   if (comm_->size() > 1 && model_.buffers().numel() > 0) comm_->allreduce(model_.buffers(), comm::ReduceOp::Average);
@@ -110,6 +119,7 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t gl
   model_.zeroGrad();
   if (allreducer_) allreducer_->beginBackward();
   model_.backward(l.grad);
+  if (watchdog_) watchdog_->beat("gradient allreduce", globalStep);
   if (allreducer_) allreducer_->finishBackward();
   if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
   optimizer_.step(learningRate_(globalStep));
@@ -129,6 +139,7 @@ std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
     if (count != batch.size()) batch = dataset.allocateBatch(count);
     idx.resize(count);
     for (std::int64_t i = 0; i < count; ++i) idx[i] = first + start + i;
+    if (watchdog_) watchdog_->beat("validation", progress_.globalStep);
     dataset.read(idx, batch);
     Tensor pred = model_.forward(batch.inputs[0], false);
     ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights, false);
@@ -143,6 +154,9 @@ std::vector<EpochResult> Trainer::fit() {
   data::ShardedSampler sampler(train_.size(), {options_.shuffle, options_.seed, comm_->rank(), comm_->size(),
                                               data::RemainderPolicy::Pad});
   const bool root = comm_->rank() == 0;
+  StopSignals::install();
+  if (comm_->size() > 1 && options_.stallTimeoutSeconds > 0)
+    watchdog_ = std::make_unique<Watchdog>(options_.stallTimeoutSeconds, comm_->rank());
   std::unique_ptr<MetricsLog> log;
   if (!options_.metricsFile.empty() && root) log = std::make_unique<MetricsLog>(options_.metricsFile);
   std::vector<EpochResult> results;
@@ -160,7 +174,9 @@ std::vector<EpochResult> Trainer::fit() {
       std::int64_t begin = s * options_.batchSize;
       std::int64_t count = std::min<std::int64_t>(options_.batchSize, static_cast<std::int64_t>(order.size()) - begin);
       if (count != batch.size()) batch = train_.allocateBatch(count);
+      if (watchdog_) watchdog_->beat("reading data", progress_.globalStep);
       train_.read(std::span(order).subspan(begin, count), batch);
+      if (watchdog_) watchdog_->beat("forward/backward", progress_.globalStep);
       StepResult step = trainStep(batch, progress_.globalStep);
       double loss = step.loss;
       // Training metrics come from the step's own forward pass (weights before the update), as in Keras.
@@ -169,8 +185,20 @@ std::vector<EpochResult> Trainer::fit() {
       ++progress_.globalStep;
       progress_.stepInEpoch = s + 1;
       progress.update(s + 1, loss);
+      if (options_.afterStep) options_.afterStep(progress_.globalStep);
       if (options_.checkpointEverySteps > 0 && progress_.globalStep % options_.checkpointEverySteps == 0)
         writeCheckpoint();
+      if (stopAgreed()) {
+        progress.finish();
+        writeCheckpoint();
+        interrupted_ = true;
+        if (root)
+          spdlog::warn("stopped by a signal at epoch {}, step {} of the epoch; {}", epoch + 1, progress_.stepInEpoch,
+                       options_.checkpointDir.empty() ? "no checkpoint directory is configured"
+                                                      : "checkpoint written to " + checkpointPath());
+        watchdog_.reset();
+        return results;
+      }
     }
     progress.finish();
     progress_.epoch = epoch + 1;
@@ -183,6 +211,7 @@ std::vector<EpochResult> Trainer::fit() {
     r.learningRate = learningRate_(std::max<std::int64_t>(progress_.globalStep - 1, 0));
     r.train = trainMetrics.values();
     model_.releaseSaved();
+    if (watchdog_) watchdog_->beat("validation", progress_.globalStep);
     if (validation_) r.validation = evaluate(*validation_);
     std::string line = fmt::format("epoch {}/{}: {:.1f}s, {:.0f} samples/s, lr {:.3g}", r.epoch, options_.epochs,
                                    r.seconds, r.samplesPerSecond, r.learningRate);
@@ -197,9 +226,11 @@ std::vector<EpochResult> Trainer::fit() {
       for (const auto& [k, v] : r.validation) rec["val_" + k] = v;
       log->write(rec);
     }
+    if (watchdog_) watchdog_->beat("checkpoint", progress_.globalStep);
     if (options_.checkpointEveryEpochs > 0 && r.epoch % options_.checkpointEveryEpochs == 0) writeCheckpoint();
     results.push_back(std::move(r));
   }
+  watchdog_.reset();
   return results;
 }
 

@@ -39,6 +39,11 @@ struct TrainerOptions {
   std::int64_t checkpointEverySteps = 0;  // 0: only at epoch ends
   std::string configText;  // stored in checkpoints; ranks must agree on it
   std::size_t bucketBytes = 25u << 20;  // gradient allreduce bucket size
+  // Multi-rank runs: abort the whole job when this rank reports no progress for this long
+  // (a peer died or stalled); 0 disables.
+  double stallTimeoutSeconds = 600;
+  // Called after every optimizer step (progress hooks, fault injection in tests).
+  std::function<void(std::int64_t globalStep)> afterStep;
 };
 
 struct EpochResult {
@@ -57,7 +62,10 @@ class Trainer {
 
   // Continues from a checkpoint written by this trainer (same model and optimizer).
   void resumeFrom(const std::string& checkpointPath);
+  // Trains to options.epochs, or until a stop signal (SIGTERM/SIGUSR1/SIGINT): then every rank
+  // finishes its step, a checkpoint is written and fit returns with interrupted() true.
   std::vector<EpochResult> fit();
+  bool interrupted() const { return interrupted_; }
   std::map<std::string, double> evaluate(const data::Dataset& dataset);
   // One optimisation step on a batch: the batch loss and the model output it came from.
   struct StepResult {
@@ -73,6 +81,7 @@ class Trainer {
   void checkRanksAgree();
   void synchroniseBuffers();
   void writeCheckpoint();
+  bool stopAgreed();
 
   nn::Model& model_;
   optim::Optimizer& optimizer_;
@@ -84,6 +93,8 @@ class Trainer {
   std::unique_ptr<comm::Communicator> ownedComm_;
   comm::Communicator* comm_;
   std::unique_ptr<class GradientAllreducer> allreducer_;
+  std::unique_ptr<class Watchdog> watchdog_;
+  bool interrupted_ = false;
 };
 
 // The checkpoint to resume from under `dir` (empty if none).
