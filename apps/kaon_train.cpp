@@ -12,6 +12,7 @@
 #include "kaon/data/data_config.hpp"
 #include "kaon/nn/model_config.hpp"
 #include "kaon/optim/optim_config.hpp"
+#include "kaon/train/async_trainer.hpp"
 #include "kaon/train/run_control.hpp"
 #include "kaon/train/trainer.hpp"
 
@@ -32,11 +33,10 @@ int run(int argc, char** argv) {
   std::unique_ptr<kaon::comm::Communicator> comm = kaon::comm::makeDefaultCommunicator();
   const bool root = comm->rank() == 0;
   if (!root) spdlog::set_level(spdlog::level::warn);
-  if (rc.mode != "sync")
-    throw kaon::NotImplemented("trainer.mode: " + rc.mode + " (asynchronous modes are the next milestone; use sync)");
   // Default threads: the cores of this node shared among its ranks.
   kaon::setNumThreads(rc.threads > 0 ? rc.threads : kaon::apps::defaultThreadsPerRank(*comm));
-  rc.trainer.batchSize = kaon::config::perRankBatch(rc, comm->size());
+  // sync: batch_size is the global batch, split across ranks; downpour/easgd: each worker's batch.
+  rc.trainer.batchSize = rc.mode == "sync" ? kaon::config::perRankBatch(rc, comm->size()) : rc.batch;
 
   kaon::config::ConfigNode modelNode(rc.model, "model", rc.path);
   kaon::nn::Model model = kaon::nn::modelFromConfig(modelNode);
@@ -77,10 +77,20 @@ int run(int argc, char** argv) {
                "optimizer {} ({})",
                data.train->size(), data.train->describe(), data.validation ? data.validation->size() : 0,
                comm->size(), rc.trainer.batchSize, perEpoch, opt.optimizer->name(), schedule->describe());
-  kaon::train::Trainer trainer(
-      model, *opt.optimizer, [schedule](std::int64_t step) { return schedule->lr(step); }, *data.train,
-      data.validation.get(), rc.trainer, comm.get());
+  auto lr = [schedule](std::int64_t step) { return schedule->lr(step); };
   std::string resumeFrom = kaon::apps::resolveResume(rc.resume, rc.trainer.checkpointDir);
+  if (rc.mode == "downpour" || (rc.mode == "easgd" && rc.easgdAsynchronous)) {
+    // Master/worker modes: rank 0 holds the master weights; batch sizes are per worker.
+    if (!resumeFrom.empty()) throw kaon::NotImplemented("resuming " + rc.mode + " (asynchronous) runs");
+    kaon::train::AsyncTrainer trainer(model, *opt.optimizer, lr, *data.train, data.validation.get(), rc.trainer,
+                                      rc.async, *comm);
+    trainer.fit();
+    if (root && rc.mode == "downpour")
+      spdlog::info("downpour: {} updates, staleness mean {:.2f}, max {}", trainer.stats().updates,
+                   trainer.stats().meanStaleness, trainer.stats().maxStaleness);
+    return kaon::train::StopSignals::requested() ? kaon::train::kExitInterrupted : 0;
+  }
+  kaon::train::Trainer trainer(model, *opt.optimizer, lr, *data.train, data.validation.get(), rc.trainer, comm.get());
   if (!resumeFrom.empty()) trainer.resumeFrom(resumeFrom);
   trainer.fit();
   if (trainer.interrupted()) return kaon::train::kExitInterrupted;

@@ -142,6 +142,16 @@ class MpiCommunicator : public Communicator {
     checkRank(source);
     KAON_MPI_CHECK(MPI_Recv(b.raw(), count(b), mpiType(b.dtype()), source, tag, comm_, MPI_STATUS_IGNORE));
   }
+  int recvAny(const Tensor& b, int tag) override {
+    checkHost(b, "recv");
+    MPI_Status status;
+    KAON_MPI_CHECK(MPI_Recv(b.raw(), count(b), mpiType(b.dtype()), MPI_ANY_SOURCE, tag, comm_, &status));
+    int received = 0;
+    MPI_Get_count(&status, mpiType(b.dtype()), &received);
+    KAON_CHECK(received == count(b), "recv from rank {}: {} elements arrived, {} expected", status.MPI_SOURCE, received,
+               count(b));
+    return status.MPI_SOURCE;
+  }
   std::unique_ptr<Request> sendAsync(const Tensor& b, int dest, int tag) override {
     checkHost(b, "send");
     checkRank(dest);

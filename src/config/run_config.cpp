@@ -25,6 +25,26 @@ bool isIndex(const std::string& s) { return !s.empty() && std::all_of(s.begin(),
 void readTrainer(ConfigNode& node, RunConfig& rc) {
   train::TrainerOptions& t = rc.trainer;
   rc.mode = node.getChoice("mode", {"sync", "downpour", "easgd"}, std::string("sync"));
+  if (auto d = node.findChild("downpour")) {
+    if (rc.mode != "downpour") d->fail("applies to trainer.mode: downpour only");
+    rc.async.pullEvery = d->getOr<int>("pull_every", 1);
+    if (rc.async.pullEvery < 1) d->failKey("pull_every", "must be >= 1");
+    rc.async.stalenessScaledLr = d->getOr<bool>("staleness_lr", false);
+    d->finish();
+  }
+  if (auto e = node.findChild("easgd")) {
+    if (rc.mode != "easgd") e->fail("applies to trainer.mode: easgd only");
+    rc.async.tau = e->getOr<int>("tau", 4);
+    if (rc.async.tau < 1) e->failKey("tau", "must be >= 1");
+    rc.async.alpha = e->getOr<double>("alpha", 0.0);
+    if (rc.async.alpha < 0 || rc.async.alpha >= 1) e->failKey("alpha", "must be in (0, 1); omit for 0.9 / workers");
+    rc.easgdAsynchronous = e->getOr<bool>("asynchronous", false);
+    e->finish();
+  }
+  rc.async.mode = rc.mode == "easgd" ? train::AsyncOptions::Mode::Easgd : train::AsyncOptions::Mode::Downpour;
+  rc.trainer.easgd = rc.mode == "easgd" && !rc.easgdAsynchronous;
+  rc.trainer.easgdTau = rc.async.tau;
+  rc.trainer.easgdAlpha = rc.async.alpha;
   t.epochs = node.get<int>("epochs");
   if (t.epochs < 1) node.failKey("epochs", "must be >= 1");
   bool global = node.has("batch_size"), perRank = node.has("batch_per_rank");

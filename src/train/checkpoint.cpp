@@ -32,7 +32,8 @@ void fsyncPath(const std::string& path) {
 }  // namespace
 
 void saveCheckpoint(const std::string& path, const nn::Model& model, const optim::Optimizer& optimizer,
-                    const TrainingProgress& progress, const std::string& configText) {
+                    const TrainingProgress& progress, const std::string& configText,
+                    const NamedTensors& strategyState) {
   namespace fs = std::filesystem;
   fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
@@ -51,6 +52,7 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     for (const auto& p : model.namedParameters()) f.writeTensor(paramPath(p.name, "model"), p.parameter->value);
     for (const auto& [name, b] : model.namedBuffers()) f.writeTensor(paramPath(name, "buffers"), b->value);
     for (const auto& [name, t] : optimizer.state()) f.writeTensor("/optimizer/" + name, t);
+    for (const auto& [name, t] : strategyState) f.writeTensor("/strategy/" + name, t);
     f.flush();
     f.close();
     fsyncPath(tmp);
@@ -63,7 +65,8 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
   }
 }
 
-TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer) {
+TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer,
+                                const NamedTensors& strategyState) {
   io::Hdf5File f(path, io::Hdf5File::Mode::Read);
   KAON_CHECK(f.hasAttribute("kaon_format"), "{}: not a Kaon checkpoint (no kaon_format attribute)", path);
   std::int64_t format = f.readIntAttribute("kaon_format");
@@ -83,6 +86,7 @@ TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim
              path, stored, model.parameterCount());
   for (const auto& [name, b] : model.namedBuffers()) restore(paramPath(name, "buffers"), b->value, "buffer");
   for (const auto& [name, t] : optimizer.state()) restore("/optimizer/" + name, t, "optimizer state");
+  for (const auto& [name, t] : strategyState) restore("/strategy/" + name, t, "strategy state");
   optimizer.setStepCount(f.readIntAttribute("optimizer_steps"));
   model.setForwardStep(static_cast<std::uint64_t>(f.readIntAttribute("forward_step")));
   TrainingProgress progress;

@@ -9,13 +9,13 @@
 
 namespace kaon::train {
 
-MetricsLog::MetricsLog(std::string path) : path_(std::move(path)) {
+MetricsLog::MetricsLog(std::string path, bool append) : path_(std::move(path)) {
   namespace fs = std::filesystem;
   std::string ext = fs::path(path_).extension().string();
   KAON_CHECK(ext == ".csv" || ext == ".jsonl", "metrics file '{}' must end in .csv or .jsonl", path_);
   csv_ = ext == ".csv";
   if (fs::path(path_).has_parent_path()) fs::create_directories(fs::path(path_).parent_path());
-  std::ofstream touch(path_, std::ios::app);
+  std::ofstream touch(path_, append ? std::ios::app : std::ios::trunc);
   KAON_CHECK(touch.good(), "cannot write metrics file '{}'", path_);
   if (csv_ && fs::file_size(path_) > 0) {  // appending to a resumed run: keep its header
     std::ifstream in(path_);
@@ -31,8 +31,9 @@ void MetricsLog::write(const std::map<std::string, double>& record) {
   if (csv_) {
     std::string header, row;
     for (const auto& [k, v] : record) {
-      header += (header.empty() ? "" : ",") + k;
-      row += (row.empty() ? "" : ",") + number(v);
+      if (!header.empty()) header += ',', row += ',';
+      header += k;
+      row += number(v);
     }
     if (header_.empty()) {
       out << header << "\n";

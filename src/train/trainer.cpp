@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "kaon/data/sampler.hpp"
+#include "kaon/ops/elementwise.hpp"
 #include "kaon/ops/loss.hpp"
 #include "kaon/optim/clip.hpp"
 #include "kaon/train/metrics.hpp"
@@ -42,7 +43,15 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     // Every rank starts from rank 0's weights and statistics.
     comm_->broadcast(model_.parameters(), 0);
     if (model_.buffers().numel() > 0) comm_->broadcast(model_.buffers(), 0);
-    allreducer_ = std::make_unique<GradientAllreducer>(model_, *comm_, options_.bucketBytes);
+    if (options_.easgd) {
+      KAON_CHECK(options_.easgdTau >= 1, "easgd.tau must be >= 1");
+      if (options_.easgdAlpha == 0.0) options_.easgdAlpha = 0.9 / comm_->size();
+      KAON_CHECK(options_.easgdAlpha > 0 && options_.easgdAlpha < 1, "easgd.alpha must be in (0, 1)");
+      center_ = model_.parameters().clone();
+      elasticDiff_ = Tensor::empty(center_.shape(), center_.dtype(), center_.device());
+    } else {
+      allreducer_ = std::make_unique<GradientAllreducer>(model_, *comm_, options_.bucketBytes);
+    }
   }
 }
 
@@ -69,6 +78,14 @@ bool Trainer::stopAgreed() {
   double stop = StopSignals::requested() ? 1.0 : 0.0;
   if (comm_->size() > 1) stop = comm_->allreduce({stop}, comm::ReduceOp::Max)[0];
   return stop > 0;
+}
+
+void Trainer::elasticAverage() {
+  // d_i = alpha (x_i - c);  x_i -= d_i;  c += sum_i d_i   (Zhang, Choromanska, LeCun 2015, eq. 5-6)
+  ops::axpby(options_.easgdAlpha, model_.parameters(), -options_.easgdAlpha, center_, elasticDiff_);
+  ops::addInPlace(model_.parameters(), elasticDiff_, -1.0);
+  comm_->allreduce(elasticDiff_, comm::ReduceOp::Sum);
+  ops::addInPlace(center_, elasticDiff_);
 }
 
 void Trainer::synchroniseBuffers() {
@@ -101,12 +118,15 @@ std::string Trainer::checkpointPath() const {
 void Trainer::writeCheckpoint() {
   if (options_.checkpointDir.empty()) return;
   synchroniseBuffers();
-  if (comm_->rank() == 0) saveCheckpoint(checkpointPath(), model_, optimizer_, progress_, options_.configText);
+  if (comm_->rank() == 0)
+    saveCheckpoint(checkpointPath(), model_, optimizer_, progress_, options_.configText,
+                   center_.defined() ? NamedTensors{{"center", center_}} : NamedTensors{});
   comm_->barrier();  // nobody runs ahead of a checkpoint that may still fail
 }
 
 void Trainer::resumeFrom(const std::string& path) {
-  progress_ = loadCheckpoint(path, model_, optimizer_);
+  progress_ = loadCheckpoint(path, model_, optimizer_,
+                             center_.defined() ? NamedTensors{{"center", center_}} : NamedTensors{});
   if (comm_->rank() == 0)
     spdlog::info("resumed from {}: epoch {}, step {} of the epoch, {} steps in total", path, progress_.epoch,
                progress_.stepInEpoch, progress_.globalStep);
@@ -123,11 +143,18 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t gl
   if (allreducer_) allreducer_->finishBackward();
   if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
   optimizer_.step(learningRate_(globalStep));
+  if (center_.defined() && (globalStep + 1) % options_.easgdTau == 0) elasticAverage();
   return {l.value, pred};
 }
 
 std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
   synchroniseBuffers();
+  // EASGD reports the center variable: evaluate with it in place of this rank's weights.
+  Tensor own;
+  if (center_.defined()) {
+    own = model_.parameters().clone();
+    model_.parameters().copyFrom(center_);
+  }
   MetricAccumulator acc(options_.loss, options_.metrics);
   // Each rank evaluates a contiguous, disjoint part; every sample is counted exactly once.
   const std::int64_t total = dataset.size(), rank = comm_->rank(), ranks = comm_->size();
@@ -146,6 +173,7 @@ std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
     acc.add(pred, batch.targets[0], l.value * count, static_cast<double>(count));
   }
   model_.releaseSaved();
+  if (own.defined()) model_.parameters().copyFrom(own);
   reduceMetrics(acc, *comm_);
   return acc.values();
 }
@@ -158,7 +186,7 @@ std::vector<EpochResult> Trainer::fit() {
   if (comm_->size() > 1 && options_.stallTimeoutSeconds > 0)
     watchdog_ = std::make_unique<Watchdog>(options_.stallTimeoutSeconds, comm_->rank());
   std::unique_ptr<MetricsLog> log;
-  if (!options_.metricsFile.empty() && root) log = std::make_unique<MetricsLog>(options_.metricsFile);
+  if (!options_.metricsFile.empty() && root) log = std::make_unique<MetricsLog>(options_.metricsFile, progress_.globalStep > 0);
   std::vector<EpochResult> results;
   for (int epoch = static_cast<int>(progress_.epoch); epoch < options_.epochs; ++epoch) {
     std::vector<std::int64_t> order = sampler.indices(epoch);

@@ -40,6 +40,8 @@ class Communicator {
   virtual void allgather(const Tensor& send, const Tensor& recv) = 0;
   virtual void send(const Tensor& buffer, int dest, int tag) = 0;
   virtual void recv(const Tensor& buffer, int source, int tag) = 0;
+  // Receives the next message with `tag` from whichever rank sends first; returns its rank.
+  virtual int recvAny(const Tensor& buffer, int tag) = 0;
   virtual std::unique_ptr<Request> sendAsync(const Tensor& buffer, int dest, int tag) = 0;
   virtual std::unique_ptr<Request> recvAsync(const Tensor& buffer, int source, int tag) = 0;
   virtual void barrier() = 0;

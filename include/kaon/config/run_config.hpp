@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kaon/config/config_node.hpp"
+#include "kaon/train/async_trainer.hpp"
 #include "kaon/train/trainer.hpp"
 
 namespace kaon::config {
@@ -33,6 +34,8 @@ struct RunConfig {
   YAML::Node model, data, optimizer, schedule;  // schedule may be null
   train::TrainerOptions trainer;  // trainer.batchSize is set per rank by perRankBatch()
   std::string mode = "sync";      // sync | downpour | easgd
+  bool easgdAsynchronous = false;  // easgd: master/worker (true) or allreduce every tau steps
+  train::AsyncOptions async;       // downpour / asynchronous easgd settings
   // Strong scaling: batch_size is the global batch, split across ranks. Weak scaling:
   // batch_per_rank is fixed and the learning rate scales with the rank count (lr_scaling).
   bool weakScaling = false;

@@ -6,6 +6,7 @@
 //   /model/<layer>/<param>        parameters, named and shaped as in the model
 //   /buffers/<layer>/<buffer>     non-trainable state (batch-norm running statistics)
 //   /optimizer/<state>            flat optimizer state (momentum, Adam moments, ...)
+//   /strategy/<state>             training-strategy state (the EASGD center variable)
 // Files are written to "<path>.tmp-<pid>", flushed, fsync'ed and renamed over <path>, so a
 // crash mid-write never damages the previous checkpoint.
 #include <cstdint>
@@ -22,12 +23,17 @@ struct TrainingProgress {
   std::int64_t globalStep = 0;   // optimizer steps so far
 };
 
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
 void saveCheckpoint(const std::string& path, const nn::Model& model, const optim::Optimizer& optimizer,
-                    const TrainingProgress& progress, const std::string& configText);
+                    const TrainingProgress& progress, const std::string& configText,
+                    const NamedTensors& strategyState = {});
 
 // Restores model parameters, buffers, optimizer state and the model's forward step into
 // already-built objects; names and shapes must match (errors name the mismatch).
-TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer);
+// strategyState: tensors to fill from /strategy/<name> (must be present in the file).
+TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer,
+                                const NamedTensors& strategyState = {});
 
 // The config text stored in a checkpoint.
 std::string checkpointConfig(const std::string& path);

@@ -8,7 +8,9 @@ namespace kaon::train {
 
 class MetricsLog {
  public:
-  explicit MetricsLog(std::string path);  // format from the extension: .csv or .jsonl
+  // Format from the extension: .csv or .jsonl. append: continue an existing file (a resumed
+  // run); otherwise the file starts afresh.
+  MetricsLog(std::string path, bool append);
   void write(const std::map<std::string, double>& record);
 
  private:

@@ -42,6 +42,12 @@ struct TrainerOptions {
   // Multi-rank runs: abort the whole job when this rank reports no progress for this long
   // (a peer died or stalled); 0 disables.
   double stallTimeoutSeconds = 600;
+  // Synchronous EASGD instead of gradient averaging (multi-rank only): each rank trains on its
+  // own shard; every `easgdTau` steps all ranks move towards the shared center variable with
+  // rate easgdAlpha (the center moves by the sum of those moves, via one allreduce).
+  bool easgd = false;
+  int easgdTau = 4;
+  double easgdAlpha = 0.0;  // 0: 0.9 / ranks
   // Called after every optimizer step (progress hooks, fault injection in tests).
   std::function<void(std::int64_t globalStep)> afterStep;
 };
@@ -82,6 +88,7 @@ class Trainer {
   void synchroniseBuffers();
   void writeCheckpoint();
   bool stopAgreed();
+  void elasticAverage();
 
   nn::Model& model_;
   optim::Optimizer& optimizer_;
@@ -95,6 +102,7 @@ class Trainer {
   std::unique_ptr<class GradientAllreducer> allreducer_;
   std::unique_ptr<class Watchdog> watchdog_;
   bool interrupted_ = false;
+  Tensor center_, elasticDiff_;  // synchronous EASGD state
 };
 
 // The checkpoint to resume from under `dir` (empty if none).
