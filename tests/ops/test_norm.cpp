@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../support/test_util.hpp"
+#include "kaon/core/runtime.hpp"
 #include "kaon/ops/norm.hpp"
 #include "kaon/ops/reference_scope.hpp"
 
@@ -57,6 +58,26 @@ INSTANTIATE_TEST_SUITE_P(Shapes, BatchNormParity,
                          ::testing::Combine(::testing::Values(Shape{7, 5}, Shape{4, 3, 9}, Shape{3, 4, 5, 7},
                                                               Shape{2, 3, 3, 4, 5}, Shape{8, 4, 33, 32}),
                                             ::testing::Bool(), ::testing::Bool()));
+
+// The CPU kernels sum per-thread partials; odd thread counts (oversubscribed here if need be)
+// must give the reference result too.
+TEST(BatchNorm, CpuMatchesReferenceForAnyThreadCount) {
+  Shape shape{8, 5, 33, 31};  // > the parallel threshold
+  BnRun ref;
+  {
+    ops::ReferenceKernelsScope reference;
+    ref = runBatchNorm(shape, true, true);
+  }
+  for (int threads : {1, 3, 7}) {
+    setNumThreads(threads);
+    BnRun cpu = runBatchNorm(shape, true, true);
+    EXPECT_TENSORS_CLOSE(cpu.fwd.y, ref.fwd.y, 1e-5) << threads << " threads";
+    EXPECT_TENSORS_CLOSE(cpu.runningVar, ref.runningVar, 1e-5) << threads << " threads";
+    EXPECT_TENSORS_CLOSE(cpu.dx, ref.dx, 1e-5) << threads << " threads";
+    EXPECT_TENSORS_CLOSE(cpu.dgamma, ref.dgamma, 1e-5) << threads << " threads";
+  }
+  setNumThreads(0);  // back to the default
+}
 
 class BatchNormGradients : public ::testing::TestWithParam<std::tuple<Shape, bool>> {};
 
