@@ -105,4 +105,38 @@ PoolOptions readPoolOptions(config::ConfigNode& n, int rank, ops::PoolKind kind)
   return o;
 }
 
+ConvTransposeOptions readConvTransposeOptions(config::ConfigNode& n, int rank) {
+  ConvTransposeOptions o;
+  o.conv = readConvOptions(n, rank);
+  o.outputPadding = readPerAxis(n, "output_padding", rank, {}, 0);
+  if (o.conv.samePadding && !o.outputPadding.empty())
+    n.failKey("output_padding", "needs padding valid or explicit (same gives input * stride)");
+  return o;
+}
+
+BatchNormOptions readBatchNormOptions(config::ConfigNode& n) {
+  BatchNormOptions o;
+  o.momentum = n.getOr<double>("momentum", o.momentum);
+  if (o.momentum < 0 || o.momentum > 1) n.failKey("momentum", "must be in [0, 1]");
+  o.epsilon = n.getOr<double>("epsilon", o.epsilon);
+  if (o.epsilon <= 0) n.failKey("epsilon", "must be > 0");
+  o.center = n.getOr<bool>("center", o.center);
+  o.scale = n.getOr<bool>("scale", o.scale);
+  return o;
+}
+
+std::vector<int> readUpsampleFactors(config::ConfigNode& n, int rank) {
+  return readPerAxis(n, "size", rank, {2}, 1);
+}
+
+std::pair<std::vector<int>, std::vector<int>> readZeroPadding(config::ConfigNode& n, int rank) {
+  if (n.has("padding") && n.yaml()["padding"].IsScalar()) {
+    const std::string& v = n.yaml()["padding"].Scalar();
+    if (v == "same" || v == "valid") n.failKey("padding", "zero padding takes sizes, not '" + v + "'");
+  }
+  PaddingSpec p = readPadding(n, rank);
+  if (p.begin.empty()) p.begin = p.end = {1};
+  return {p.begin, p.end};
+}
+
 }  // namespace kaon::nn

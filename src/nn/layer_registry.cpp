@@ -2,10 +2,17 @@
 
 #include "kaon/nn/layers/activation.hpp"
 #include "kaon/nn/layers/add.hpp"
+#include "kaon/nn/layers/batch_norm.hpp"
+#include "kaon/nn/layers/concat.hpp"
 #include "kaon/nn/layers/conv.hpp"
+#include "kaon/nn/layers/conv_transpose.hpp"
 #include "kaon/nn/layers/dense.hpp"
+#include "kaon/nn/layers/dropout.hpp"
 #include "kaon/nn/layers/pool.hpp"
 #include "kaon/nn/layers/reshape.hpp"
+#include "kaon/nn/layers/slice.hpp"
+#include "kaon/nn/layers/upsample.hpp"
+#include "kaon/nn/layers/zero_pad.hpp"
 #include "layer_options.hpp"
 
 namespace kaon::nn {
@@ -52,6 +59,16 @@ void registerBuiltinLayers(LayerRegistry& r) {
     r.add("avg_pool" + suffix, [rank](const std::string& name, config::ConfigNode& n) {
       return std::make_unique<Pool>(name, readPoolOptions(n, rank, ops::PoolKind::Average));
     });
+    r.add("conv" + suffix + "_transpose", [rank](const std::string& name, config::ConfigNode& n) {
+      return std::make_unique<ConvTranspose>(name, readConvTransposeOptions(n, rank));
+    });
+    r.add("upsample" + suffix, [rank](const std::string& name, config::ConfigNode& n) {
+      return std::make_unique<Upsample>(name, rank, readUpsampleFactors(n, rank));
+    });
+    r.add("zero_pad" + suffix, [rank](const std::string& name, config::ConfigNode& n) {
+      auto [before, after] = readZeroPadding(n, rank);
+      return std::make_unique<ZeroPad>(name, rank, before, after);
+    });
   }
   for (const char* act : {"relu", "leaky_relu", "sigmoid", "tanh", "elu"}) {
     r.add(act, [act](const std::string& name, config::ConfigNode& n) {
@@ -71,6 +88,20 @@ void registerBuiltinLayers(LayerRegistry& r) {
     return std::make_unique<Reshape>(name, std::vector<std::int64_t>(dims.begin(), dims.end()));
   });
   r.add("add", [](const std::string& name, config::ConfigNode&) { return std::make_unique<Add>(name); });
+  r.add("batch_norm", [](const std::string& name, config::ConfigNode& n) {
+    return std::make_unique<BatchNorm>(name, readBatchNormOptions(n));
+  });
+  r.add("dropout", [](const std::string& name, config::ConfigNode& n) {
+    return std::make_unique<Dropout>(name, n.get<double>("rate"));
+  });
+  r.add("concat", [](const std::string& name, config::ConfigNode& n) {
+    return std::make_unique<Concat>(name, n.getOr<int>("axis", 1));
+  });
+  r.add("slice", [](const std::string& name, config::ConfigNode& n) {
+    auto end = n.find<long long>("end");
+    return std::make_unique<Slice>(name, n.getOr<int>("axis", 1), n.getOr<long long>("begin", 0),
+                                   end ? std::optional<std::int64_t>(*end) : std::nullopt);
+  });
 }
 
 }  // namespace kaon::nn

@@ -67,32 +67,45 @@ struct KernelTable {
   // Sum of squares of all elements, accumulated in double (gradient clipping).
   double (*sumSquares)(const Tensor& x) = nullptr;
 
-  // Nearest-neighbour upsampling of NC[D]HW by integer factors per spatial axis (depth, height, width).
+  // Nearest-neighbour upsampling of x [N, C, *S] (1 to 3 spatial axes) by integer factors per spatial
+  // axis, aligned like ConvGeometry (depth, height, width; 1 for the axes a 1-D/2-D tensor lacks):
+  // y [N, C, *S*f], y[.., o] = x[.., o / f]. Backward: dx = beta*dx + sum of dy over each f-block.
   void (*upsampleForward)(const Tensor& x, const Tensor& y, std::array<int, 3> factors) = nullptr;
   void (*upsampleBackward)(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> factors) = nullptr;
 
-  // Zero padding of NC[D]HW: y has `before` zeros ahead of x on each spatial axis, the rest after.
+  // Zero padding of x [N, C, *S]: y [N, C, *O] holds x at offset `before` (aligned like the
+  // factors above) and zeros elsewhere; O - S - before is the padding after. Backward crops:
+  // dx = beta*dx + dy[.., before : before + S].
   void (*padForward)(const Tensor& x, const Tensor& y, std::array<int, 3> before) = nullptr;
   void (*padBackward)(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> before) = nullptr;
 
-  // Copies src into dst at `offset` along `axis` (concat), or dst from src at `offset` (split),
-  // both viewed as [outer, axisSize, inner]. beta applies to the destination.
+  // Axis copies, both tensors viewed as [outer, axisSize, inner] around `axis` (same rank, same
+  // dims except on `axis`). copyIntoAxis (concat, slice backward): dst[:, offset : offset + src.dim(axis), :]
+  // = src, the rest of dst untouched. copyFromAxis (split, slice): dst = beta*dst + src[:, offset :
+  // offset + dst.dim(axis), :].
   void (*copyIntoAxis)(const Tensor& src, const Tensor& dst, int axis, std::int64_t offset) = nullptr;
   void (*copyFromAxis)(const Tensor& src, const Tensor& dst, int axis, std::int64_t offset, double beta) = nullptr;
 
-  // Batch normalisation over all axes but 1. Training uses batch statistics, saves the mean and
-  // 1/sqrt(var+eps) for backward and updates the running statistics with `momentum` (Keras
-  // convention: running = momentum*running + (1-momentum)*batch, unbiased variance).
+  // Batch normalisation of x [N, C, ...] over all axes but 1; gamma, beta, running stats and the
+  // saved stats are [C]. gamma/beta may be undefined (scale 1, shift 0).
+  // training: batch statistics (biased variance normalises); saveMean/saveInvStd receive the mean and
+  //   1/sqrt(var+eps); runningMean/runningVar, when defined, become momentum*running + (1-momentum)*batch
+  //   (Keras convention) with the unbiased batch variance var*M/(M-1), M = N*prod(spatial) (var if M = 1).
+  // eval: the running statistics normalise; saveMean/saveInvStd, when defined, receive the running mean
+  //   and 1/sqrt(runningVar+eps) so backward can run in eval mode too.
   void (*batchNormForward)(bool training, double momentum, double eps, const Tensor& x, const Tensor& gamma,
                            const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar,
                            const Tensor& y, const Tensor& saveMean, const Tensor& saveInvStd) = nullptr;
-  // Gradients for training mode; dgamma/dbeta accumulate with betaAcc, dx is overwritten.
-  void (*batchNormBackward)(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
-                            const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma,
+  // Gradients given the saved statistics of the forward pass, in the same mode (training: the
+  // statistics depend on x; eval: they are constants). dx (may be undefined: skipped) is overwritten;
+  // dgamma/dbeta (may be undefined) = betaAcc*old + gradient.
+  void (*batchNormBackward)(bool training, const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                            const Tensor& saveMean, const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma,
                             const Tensor& dbeta, double betaAcc) = nullptr;
 
-  // Inverted dropout with a counter-based RNG: element i is kept iff hash(seed, offset + i) >= rate,
-  // so CPU and GPU draw the same mask. mask (same dtype as x) holds 0 or 1/(1-rate).
+  // Inverted dropout with the counter-based generator of kaon/ops/counter_rng.hpp: element i (flat
+  // index into x) is kept iff counterUniform(seed, offset + i) >= rate, so every backend draws the same
+  // mask. mask (same dtype and shape as x) holds 0 or 1/(1-rate); y = x * mask. 0 <= rate < 1.
   void (*dropoutForward)(double rate, std::uint64_t seed, std::uint64_t offset, const Tensor& x, const Tensor& y,
                          const Tensor& mask) = nullptr;
 

@@ -9,6 +9,11 @@
 #include "kaon/core/tensor.hpp"
 #include "kaon/nn/layer.hpp"
 
+namespace kaon {
+// Readable gtest parameter names for shapes ("[2, 3, 5]" instead of bytes).
+inline void PrintTo(const Shape& s, std::ostream* os) { *os << s.str(); }
+}  // namespace kaon
+
 namespace kaon::testing {
 
 Tensor randomTensor(const Shape& shape, std::uint64_t seed, DType dtype = DType::Float32, double lo = -1.0,

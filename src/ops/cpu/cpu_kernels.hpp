@@ -36,6 +36,22 @@ void poolBackward(PoolKind kind, bool includePad, const Tensor& dy, const Tensor
 void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target, const Tensor& weight,
                          double gradScale, const Tensor& loss, const Tensor& grad);
 
+void upsampleForward(const Tensor& x, const Tensor& y, std::array<int, 3> factors);
+void upsampleBackward(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> factors);
+void padForward(const Tensor& x, const Tensor& y, std::array<int, 3> before);
+void padBackward(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> before);
+void copyIntoAxis(const Tensor& src, const Tensor& dst, int axis, std::int64_t offset);
+void copyFromAxis(const Tensor& src, const Tensor& dst, int axis, std::int64_t offset, double beta);
+
+void batchNormForward(bool training, double momentum, double eps, const Tensor& x, const Tensor& gamma,
+                      const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar, const Tensor& y,
+                      const Tensor& saveMean, const Tensor& saveInvStd);
+void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                       const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
+                       double betaAcc);
+void dropoutForward(double rate, std::uint64_t seed, std::uint64_t offset, const Tensor& x, const Tensor& y,
+                    const Tensor& mask);
+
 void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& velocity);
 void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v);
 void rmspropStep(const RmspropStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& meanSquare,

@@ -20,6 +20,15 @@ void registerCpuKernels(KernelTable& t) {
   t.poolForward = cpu::poolForward;
   t.poolBackward = cpu::poolBackward;
   t.lossForwardBackward = cpu::lossForwardBackward;
+  t.upsampleForward = cpu::upsampleForward;
+  t.upsampleBackward = cpu::upsampleBackward;
+  t.padForward = cpu::padForward;
+  t.padBackward = cpu::padBackward;
+  t.copyIntoAxis = cpu::copyIntoAxis;
+  t.copyFromAxis = cpu::copyFromAxis;
+  t.batchNormForward = cpu::batchNormForward;
+  t.batchNormBackward = cpu::batchNormBackward;
+  t.dropoutForward = cpu::dropoutForward;
   t.sgdStep = cpu::sgdStep;
   t.adamStep = cpu::adamStep;
   t.rmspropStep = cpu::rmspropStep;

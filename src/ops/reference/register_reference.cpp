@@ -20,6 +20,15 @@ void registerReferenceKernels(KernelTable& t) {
   t.poolForward = reference::poolForward;
   t.poolBackward = reference::poolBackward;
   t.lossForwardBackward = reference::lossForwardBackward;
+  t.upsampleForward = reference::upsampleForward;
+  t.upsampleBackward = reference::upsampleBackward;
+  t.padForward = reference::padForward;
+  t.padBackward = reference::padBackward;
+  t.copyIntoAxis = reference::copyIntoAxis;
+  t.copyFromAxis = reference::copyFromAxis;
+  t.batchNormForward = reference::batchNormForward;
+  t.batchNormBackward = reference::batchNormBackward;
+  t.dropoutForward = reference::dropoutForward;
   t.sgdStep = reference::sgdStep;
   t.adamStep = reference::adamStep;
   t.rmspropStep = reference::rmspropStep;
