@@ -40,6 +40,8 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
   MetricAccumulator(options_.loss, options_.metrics);
   if (comm_->size() > 1) {
     checkRanksAgree();
+    // Dropout masks must differ between ranks, which see different samples.
+    model_.setStochasticSeed(data::splitmix64(options_.seed ^ (0xD509ull + static_cast<std::uint64_t>(comm_->rank()))));
     // Every rank starts from rank 0's weights and statistics.
     comm_->broadcast(model_.parameters(), 0);
     if (model_.buffers().numel() > 0) comm_->broadcast(model_.buffers(), 0);

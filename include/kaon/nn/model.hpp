@@ -73,6 +73,9 @@ class Model {
   std::vector<std::pair<std::string, const Buffer*>> namedBuffers() const;
   void setFrozen(const std::string& layerName, bool frozen);
   std::uint64_t forwardStep() const { return step_; }
+  // Seed of stochastic layers (dropout); defaults to the build seed. Data-parallel ranks set
+  // their own so their masks differ.
+  void setStochasticSeed(std::uint64_t seed) { seed_ = seed; }
   void setForwardStep(std::uint64_t step) { step_ = step; }
 
   // ---- structure ----
