@@ -58,6 +58,16 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
   t.batchSize = rc.batch;
   if (perRank) rc.lrScaling = node.getChoice("lr_scaling", {"linear", "sqrt", "none"}, std::string("linear"));
   else if (node.has("lr_scaling")) node.failKey("lr_scaling", "applies to weak scaling (batch_per_rank) only");
+  t.reproducible = node.getOr<bool>("reproducible", false);
+  if (t.reproducible) {
+    if (rc.mode != "sync") node.failKey("reproducible", "applies to trainer.mode: sync only");
+    if (perRank) node.failKey("reproducible", "needs a fixed global batch (batch_size), not batch_per_rank");
+    t.microBatch = node.get<long long>("micro_batch");
+    if (t.microBatch < 1 || rc.batch % t.microBatch != 0)
+      node.failKey("micro_batch", "must divide trainer.batch_size (" + std::to_string(rc.batch) + ")");
+  } else if (node.has("micro_batch")) {
+    node.failKey("micro_batch", "applies with trainer.reproducible: true only");
+  }
   t.stallTimeoutSeconds = node.getOr<double>("stall_timeout", 600.0);
   if (t.stallTimeoutSeconds < 0) node.failKey("stall_timeout", "must be >= 0 seconds (0 disables)");
   double bucketMb = node.getOr<double>("bucket_mb", 25.0);

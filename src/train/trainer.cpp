@@ -36,6 +36,13 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
   KAON_CHECK(train_.size() >= options_.batchSize || !options_.dropLastBatch,
              "trainer: batch_size {} exceeds the {} training samples and drop_last is set", options_.batchSize,
              train_.size());
+  if (options_.reproducible) {
+    const std::int64_t m = options_.microBatch;
+    KAON_CHECK(m >= 1 && options_.batchSize % m == 0,
+               "reproducible mode: trainer.micro_batch {} must divide the per-rank batch {} (global batch {} over {} "
+               "ranks)", m, options_.batchSize, options_.batchSize * comm_->size(), comm_->size());
+    KAON_CHECK(!options_.easgd, "reproducible mode applies to synchronous allreduce, not easgd");
+  }
   // Validates the metric names against the loss before any training happens.
   MetricAccumulator(options_.loss, options_.metrics);
   if (comm_->size() > 1) {
@@ -45,7 +52,9 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     // Every rank starts from rank 0's weights and statistics.
     comm_->broadcast(model_.parameters(), 0);
     if (model_.buffers().numel() > 0) comm_->broadcast(model_.buffers(), 0);
-    if (options_.easgd) {
+    if (options_.reproducible) {
+      // Gradients travel per micro-batch in reproducibleStep; no bucketed averaging.
+    } else if (options_.easgd) {
       KAON_CHECK(options_.easgdTau >= 1, "easgd.tau must be >= 1");
       if (options_.easgdAlpha == 0.0) options_.easgdAlpha = 0.9 / comm_->size();
       KAON_CHECK(options_.easgdAlpha > 0 && options_.easgdAlpha < 1, "easgd.alpha must be in (0, 1)");
@@ -180,6 +189,53 @@ std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
   return acc.values();
 }
 
+std::vector<std::int64_t> Trainer::epochOrder(const data::ShardedSampler& sampler, std::int64_t epoch) const {
+  if (!options_.reproducible) return sampler.indices(epoch);
+  // Reproducible mode: global batch s is positions [s*G, (s+1)*G) of the epoch's permutation
+  // for any rank count; rank r takes the contiguous block r of each, so micro-batch k is the
+  // same samples whatever the rank count. Incomplete global batches are dropped.
+  std::vector<std::int64_t> perm = sampler.permutation(epoch), order;
+  const std::int64_t b = options_.batchSize, G = b * comm_->size();
+  for (std::int64_t s = 0; (s + 1) * G <= static_cast<std::int64_t>(perm.size()); ++s)
+    order.insert(order.end(), perm.begin() + s * G + comm_->rank() * b, perm.begin() + s * G + (comm_->rank() + 1) * b);
+  return order;
+}
+
+Trainer::StepResult Trainer::reproducibleStep(const data::Batch& batch, std::int64_t globalStep) {
+  const std::int64_t m = options_.microBatch, local = batch.size() / m, P = model_.parameterCount();
+  const std::int64_t total = local * comm_->size();
+  if (!microGrads_.defined() || microGrads_.dim(0) != local) {
+    microGrads_ = Tensor::empty(Shape{local, P}, model_.gradients().dtype());
+    allMicroGrads_ = Tensor::empty(Shape{total, P}, model_.gradients().dtype());
+  }
+  Tensor prediction;
+  double lossSum = 0;
+  for (std::int64_t j = 0; j < local; ++j) {
+    const std::int64_t k = comm_->rank() * local + j;  // global micro-batch index
+    // Stochastic layers draw from the micro-batch's stream, not the rank's.
+    model_.setStochasticSeed(data::splitmix64(options_.seed ^ data::splitmix64(
+                                                                  static_cast<std::uint64_t>(globalStep) * 65537u + k)));
+    Tensor pred = model_.forward(batch.inputs[0].slice(j * m, (j + 1) * m), true);
+    ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0].slice(j * m, (j + 1) * m),
+                                  batch.weights.defined() ? batch.weights.slice(j * m, (j + 1) * m) : Tensor());
+    KAON_CHECK(std::isfinite(l.value), "training diverged: loss is {} at step {}", l.value, globalStep);
+    model_.zeroGrad();
+    model_.backward(l.grad);
+    microGrads_.slice(j, j + 1).copyFrom(model_.gradients().reshape(Shape{1, P}));
+    if (!prediction.defined()) prediction = Tensor::empty(pred.shape().withDim(0, batch.size()), pred.dtype());
+    prediction.slice(j * m, (j + 1) * m).copyFrom(pred);
+    lossSum += l.value;
+  }
+  // Every rank receives all micro-gradients in micro-batch order and sums them in that order.
+  comm_->allgather(microGrads_, allMicroGrads_);
+  model_.gradients().copyFrom(allMicroGrads_.slice(0, 1).reshape(Shape{P}));
+  for (std::int64_t k = 1; k < total; ++k) ops::addInPlace(model_.gradients(), allMicroGrads_.slice(k, k + 1).reshape(Shape{P}));
+  ops::scaleInPlace(model_.gradients(), 1.0 / static_cast<double>(total));
+  if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
+  optimizer_.step(learningRate_(globalStep));
+  return {lossSum / static_cast<double>(local), prediction};
+}
+
 std::vector<EpochResult> Trainer::fit() {
   data::ShardedSampler sampler(train_.size(), {options_.shuffle, options_.seed, comm_->rank(), comm_->size(),
                                               data::RemainderPolicy::Pad});
@@ -191,7 +247,7 @@ std::vector<EpochResult> Trainer::fit() {
   if (!options_.metricsFile.empty() && root) log = std::make_unique<MetricsLog>(options_.metricsFile, progress_.globalStep > 0);
   std::vector<EpochResult> results;
   for (int epoch = static_cast<int>(progress_.epoch); epoch < options_.epochs; ++epoch) {
-    std::vector<std::int64_t> order = sampler.indices(epoch);
+    std::vector<std::int64_t> order = epochOrder(sampler, epoch);
     std::int64_t full = static_cast<std::int64_t>(order.size()) / options_.batchSize;
     bool partial = !options_.dropLastBatch && static_cast<std::int64_t>(order.size()) % options_.batchSize != 0;
     std::int64_t steps = full + (partial ? 1 : 0);
@@ -207,7 +263,8 @@ std::vector<EpochResult> Trainer::fit() {
       if (watchdog_) watchdog_->beat("reading data", progress_.globalStep);
       train_.read(std::span(order).subspan(begin, count), batch);
       if (watchdog_) watchdog_->beat("forward/backward", progress_.globalStep);
-      StepResult step = trainStep(batch, progress_.globalStep);
+      StepResult step = options_.reproducible ? reproducibleStep(batch, progress_.globalStep)
+                                              : trainStep(batch, progress_.globalStep);
       double loss = step.loss;
       // Training metrics come from the step's own forward pass (weights before the update), as in Keras.
       trainMetrics.add(step.prediction, batch.targets[0], loss * count, static_cast<double>(count));

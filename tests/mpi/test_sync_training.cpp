@@ -6,6 +6,7 @@
 #include <random>
 
 #include "kaon/comm/communicator.hpp"
+#include "kaon/core/runtime.hpp"
 #include "kaon/data/in_memory_dataset.hpp"
 #include "kaon/nn/layers/conv.hpp"
 #include "kaon/nn/layers/dense.hpp"
@@ -142,6 +143,37 @@ TEST(SyncTraining, RanksThatDisagreeAreRefused) {
     EXPECT_NE(std::string(e.what()).find("parameter count"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("rank 1"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace kaon::train
+
+namespace kaon::train {
+namespace {
+
+TEST(SyncTraining, ReproducibleModeIsBitwiseIdenticalAcrossRankCounts) {
+  auto world = comm::makeWorldCommunicator();
+  setNumThreads(1);  // bitwise equality needs the same kernels, hence the same threads per rank
+  auto data = images(192, 8);
+  auto lr = [](std::int64_t step) { return 0.05 / (1.0 + 0.1 * static_cast<double>(step)); };
+  auto run = [&](comm::Communicator* c, std::int64_t ranks) {
+    nn::Model m = cnn(12);
+    optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9, .nesterov = true});
+    sgd.attach(m.parameters(), m.gradients(), m.trainableRanges());
+    TrainerOptions o = options(24 / ranks);  // global batch 24 on every rank count
+    o.reproducible = true;
+    o.microBatch = 2;  // 12 micro-batches: divides among 1, 2, 3, 4 ranks
+    Trainer t(m, sgd, lr, *data, nullptr, o, c);
+    t.fit();
+    return m.parameters().toVector<float>();
+  };
+  std::vector<float> single = run(nullptr, 1);
+  std::vector<float> shared = run(world.get(), world->size());
+  ASSERT_EQ(single.size(), shared.size());
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < single.size(); ++i) differing += single[i] != shared[i];
+  EXPECT_EQ(differing, 0u) << "weights differ bitwise between 1 and " << world->size() << " ranks";
+  setNumThreads(0);
 }
 
 }  // namespace

@@ -19,6 +19,10 @@
 #include "kaon/optim/optimizer.hpp"
 #include "kaon/train/checkpoint.hpp"
 
+namespace kaon::data {
+class ShardedSampler;
+}
+
 namespace kaon::train {
 
 struct TrainerOptions {
@@ -42,6 +46,12 @@ struct TrainerOptions {
   // Multi-rank runs: abort the whole job when this rank reports no progress for this long
   // (a peer died or stalled); 0 disables.
   double stallTimeoutSeconds = 600;
+  // Reproducible mode: the global batch is cut into micro-batches of `microBatch` samples whose
+  // gradients are computed separately and summed in a fixed order on every rank, so final
+  // weights are bitwise identical for any rank count that divides the micro-batch count (same
+  // threads per rank). Costs an allgather of one gradient per micro-batch per step.
+  bool reproducible = false;
+  std::int64_t microBatch = 0;
   // Synchronous EASGD instead of gradient averaging (multi-rank only): each rank trains on its
   // own shard; every `easgdTau` steps all ranks move towards the shared center variable with
   // rate easgdAlpha (the center moves by the sum of those moves, via one allreduce).
@@ -89,6 +99,8 @@ class Trainer {
   void writeCheckpoint();
   bool stopAgreed();
   void elasticAverage();
+  std::vector<std::int64_t> epochOrder(const data::ShardedSampler& sampler, std::int64_t epoch) const;
+  StepResult reproducibleStep(const data::Batch& batch, std::int64_t globalStep);
 
   nn::Model& model_;
   optim::Optimizer& optimizer_;
@@ -103,6 +115,7 @@ class Trainer {
   std::unique_ptr<class Watchdog> watchdog_;
   bool interrupted_ = false;
   Tensor center_, elasticDiff_;  // synchronous EASGD state
+  Tensor microGrads_, allMicroGrads_;  // reproducible mode: [local micro, P] and [all micro, P]
 };
 
 // The checkpoint to resume from under `dir` (empty if none).
