@@ -26,6 +26,9 @@ int run(int argc, char** argv) {
   app.add_option("config", configPath, "YAML run config (version: 1)")->required()->check(CLI::ExistingFile);
   app.add_option("--set", overrides, "Override a config key: --set trainer.epochs=3 (repeatable)");
   app.add_flag("--summary", summaryOnly, "Build the model, print its summary and exit");
+  std::string timeline;
+  app.add_option("--timeline", timeline,
+                 "Write a Chrome/Perfetto trace per rank (compute, data wait, each gradient bucket) to this path");
   CLI11_PARSE(app, argc, argv);
 
   kaon::config::RunConfig rc = kaon::config::loadRunConfig(configPath, overrides);
@@ -51,6 +54,7 @@ int run(int argc, char** argv) {
 
   rc.trainer.clipNorm = opt.clipNorm;
   rc.trainer.configText = rc.text;
+  rc.trainer.timelinePath = timeline;
   rc.trainer.afterStep = kaon::apps::faultInjectionHook(comm->rank());
   std::int64_t shard = (data.train->size() + comm->size() - 1) / comm->size();  // the sampler pads shards
   std::int64_t perEpoch = rc.trainer.dropLastBatch ? shard / rc.trainer.batchSize

@@ -1,5 +1,7 @@
 #include "kaon/train/gradient_allreducer.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace kaon::train {
@@ -45,11 +47,24 @@ void GradientAllreducer::beginBackward() {
   for (const auto& b : buckets_) pending_[&b - buckets_.data()] = b.parameters;
   requests_.clear();
   requests_.resize(buckets_.size());
+  launched_.assign(buckets_.size(), {});
+  done_.assign(buckets_.size(), false);
   nextBucket_ = 0;
+}
+
+void GradientAllreducer::poll(std::size_t b, bool wait) {
+  if (!requests_[b] || done_[b]) return;
+  if (wait) requests_[b]->wait();
+  else if (!requests_[b]->test()) return;
+  done_[b] = true;
+  if (timeline_)
+    timeline_->add(fmt::format("allreduce bucket {} ({:.2f} MB)", b, buckets_[b].count * 4.0 / (1 << 20)), "comm",
+                   launched_[b], Timeline::Clock::now(), 1);
 }
 
 void GradientAllreducer::start(std::size_t b) {
   Tensor slice = model_.gradients().slice(buckets_[b].offset, buckets_[b].offset + buckets_[b].count);
+  launched_[b] = Timeline::Clock::now();
   requests_[b] = comm_.allreduceAsync(slice, comm::ReduceOp::Average);
 }
 
@@ -67,14 +82,13 @@ void GradientAllreducer::onGradientReady(const nn::GradientReady& g) {
     ++startedEarly_;
   }
   // Non-blocking collectives progress only inside MPI calls: poke the ones in flight.
-  for (auto& r : requests_)
-    if (r) r->test();
+  for (std::size_t b = 0; b < nextBucket_; ++b) poll(b, false);
 }
 
 void GradientAllreducer::finishBackward() {
   KAON_CHECK(inBackward_, "gradient allreducer: finishBackward without beginBackward");
   while (nextBucket_ < buckets_.size()) start(nextBucket_++);
-  for (auto& r : requests_) r->wait();
+  for (std::size_t b = 0; b < buckets_.size(); ++b) poll(b, true);
   requests_.clear();
   inBackward_ = false;
 }

@@ -25,6 +25,7 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     ownedComm_ = comm::makeLocalCommunicator();
     comm_ = ownedComm_.get();
   }
+  if (!options_.timelinePath.empty()) timeline_ = std::make_unique<Timeline>(comm_->rank());
   KAON_CHECK(model_.built(), "trainer: the model must be built");
   KAON_CHECK(options_.epochs >= 1, "trainer.epochs must be >= 1, got {}", options_.epochs);
   KAON_CHECK(options_.batchSize >= 1, "trainer.batch_size must be >= 1, got {}", options_.batchSize);
@@ -60,8 +61,9 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
       KAON_CHECK(options_.easgdAlpha > 0 && options_.easgdAlpha < 1, "easgd.alpha must be in (0, 1)");
       center_ = model_.parameters().clone();
       elasticDiff_ = Tensor::empty(center_.shape(), center_.dtype(), center_.device());
-    } else {
+    } else if (options_.synchroniseGradients) {
       allreducer_ = std::make_unique<GradientAllreducer>(model_, *comm_, options_.bucketBytes);
+      allreducer_->setTimeline(timeline_.get());
     }
   }
 }
@@ -144,17 +146,32 @@ void Trainer::resumeFrom(const std::string& path) {
 }
 
 Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t globalStep) {
+  using Clock = Timeline::Clock;
+  auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  auto t0 = Clock::now();
   Tensor pred = model_.forward(batch.inputs[0], true);
   ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights);
   KAON_CHECK(std::isfinite(l.value), "training diverged: loss is {} at step {}", l.value, globalStep);
   model_.zeroGrad();
   if (allreducer_) allreducer_->beginBackward();
   model_.backward(l.grad);
+  auto t1 = Clock::now();
   if (watchdog_) watchdog_->beat("gradient allreduce", globalStep);
   if (allreducer_) allreducer_->finishBackward();
+  auto t2 = Clock::now();
   if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
   optimizer_.step(learningRate_(globalStep));
   if (center_.defined() && (globalStep + 1) % options_.easgdTau == 0) elasticAverage();
+  auto t3 = Clock::now();
+  times_.compute += seconds(t0, t1);
+  times_.exposedComm += seconds(t1, t2);
+  times_.optimizer += seconds(t2, t3);
+  ++times_.steps;
+  if (timeline_) {
+    timeline_->add("forward+backward", "compute", t0, t1);
+    if (allreducer_) timeline_->add("wait for gradients", "comm-wait", t1, t2);
+    timeline_->add("optimizer", "compute", t2, t3);
+  }
   return {l.value, pred};
 }
 
@@ -261,7 +278,10 @@ std::vector<EpochResult> Trainer::fit() {
       std::int64_t count = std::min<std::int64_t>(options_.batchSize, static_cast<std::int64_t>(order.size()) - begin);
       if (count != batch.size()) batch = train_.allocateBatch(count);
       if (watchdog_) watchdog_->beat("reading data", progress_.globalStep);
+      auto readStart = Timeline::Clock::now();
       train_.read(std::span(order).subspan(begin, count), batch);
+      times_.data += std::chrono::duration<double>(Timeline::Clock::now() - readStart).count();
+      if (timeline_) timeline_->add("data", "data", readStart, Timeline::Clock::now());
       if (watchdog_) watchdog_->beat("forward/backward", progress_.globalStep);
       StepResult step = options_.reproducible ? reproducibleStep(batch, progress_.globalStep)
                                               : trainStep(batch, progress_.globalStep);
@@ -318,6 +338,10 @@ std::vector<EpochResult> Trainer::fit() {
     results.push_back(std::move(r));
   }
   watchdog_.reset();
+  if (timeline_) {
+    std::string file = timeline_->save(options_.timelinePath);
+    if (root) spdlog::info("timeline: {} (one file per rank; open in ui.perfetto.dev)", file);
+  }
   return results;
 }
 

@@ -14,6 +14,7 @@
 
 #include "kaon/comm/communicator.hpp"
 #include "kaon/nn/model.hpp"
+#include "kaon/train/timeline.hpp"
 
 namespace kaon::train {
 
@@ -36,10 +37,13 @@ class GradientAllreducer {
   const std::vector<Bucket>& buckets() const { return buckets_; }
   // Allreduces started from the gradient-ready callback during the last backward (the overlap).
   int bucketsStartedDuringBackward() const { return startedEarly_; }
+  // Records each bucket's allreduce (launch to observed completion) on the timeline's comm lane.
+  void setTimeline(Timeline* timeline) { timeline_ = timeline; }
 
  private:
   void onGradientReady(const nn::GradientReady& g);
   void start(std::size_t bucket);
+  void poll(std::size_t bucket, bool wait);
 
   nn::Model& model_;
   comm::Communicator& comm_;
@@ -49,6 +53,9 @@ class GradientAllreducer {
   std::vector<int> pending_;            // parameters still to report, per bucket
   std::vector<std::unique_ptr<comm::Request>> requests_;
   std::size_t nextBucket_ = 0;
+  Timeline* timeline_ = nullptr;
+  std::vector<Timeline::Clock::time_point> launched_;
+  std::vector<bool> done_;
   int startedEarly_ = 0;
   bool inBackward_ = false;
 };

@@ -18,6 +18,7 @@
 #include "kaon/ops/kinds.hpp"
 #include "kaon/optim/optimizer.hpp"
 #include "kaon/train/checkpoint.hpp"
+#include "kaon/train/timeline.hpp"
 
 namespace kaon::data {
 class ShardedSampler;
@@ -58,6 +59,8 @@ struct TrainerOptions {
   bool easgd = false;
   int easgdTau = 4;
   double easgdAlpha = 0.0;  // 0: 0.9 / ranks
+  std::string timelinePath;       // write a Chrome/Perfetto trace per rank here (empty: none)
+  bool synchroniseGradients = true;  // false only for benchmarks measuring the communication cost
   // Called after every optimizer step (progress hooks, fault injection in tests).
   std::function<void(std::int64_t globalStep)> afterStep;
 };
@@ -82,6 +85,8 @@ class Trainer {
   // finishes its step, a checkpoint is written and fit returns with interrupted() true.
   std::vector<EpochResult> fit();
   bool interrupted() const { return interrupted_; }
+  // Where the steps' time went so far (this rank).
+  const StepTimes& stepTimes() const { return times_; }
   std::map<std::string, double> evaluate(const data::Dataset& dataset);
   // One optimisation step on a batch: the batch loss and the model output it came from.
   struct StepResult {
@@ -114,6 +119,8 @@ class Trainer {
   std::unique_ptr<class GradientAllreducer> allreducer_;
   std::unique_ptr<class Watchdog> watchdog_;
   bool interrupted_ = false;
+  StepTimes times_;
+  std::unique_ptr<Timeline> timeline_;
   Tensor center_, elasticDiff_;  // synchronous EASGD state
   Tensor microGrads_, allMicroGrads_;  // reproducible mode: [local micro, P] and [all micro, P]
 };

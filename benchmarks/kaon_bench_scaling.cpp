@@ -1,0 +1,149 @@
+// kaon-bench-scaling: data-parallel step time of the jet CNN under mpirun, split into compute,
+// exposed communication and data wait, with gradient communication on or off, and the bus
+// bandwidth of the bucketed gradient allreduce against a plain MPI_Allreduce of the same bytes.
+// Rank 0 prints one result line and appends it to --csv. scripts/scaling.sh drives sweeps.
+//   mpirun -np 4 kaon-bench-scaling --batch-per-rank 32 --steps 10 --threads 2 --csv scaling.csv
+#include <CLI/CLI.hpp>
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "../apps/app_support.hpp"
+#include "kaon/comm/communicator.hpp"
+#include "kaon/core/runtime.hpp"
+#include "kaon/data/in_memory_dataset.hpp"
+#include "kaon/nn/layers/conv.hpp"
+#include "kaon/nn/layers/dense.hpp"
+#include "kaon/nn/layers/pool.hpp"
+#include "kaon/nn/layers/reshape.hpp"
+#include "kaon/train/trainer.hpp"
+
+namespace {
+
+using namespace kaon;
+
+// HEP jet CNN: 3x[conv 3x3 128 same + ReLU + maxpool 2] -> dense 512 ReLU -> dense 2.
+nn::Model jetCnn(int pixels, int filters) {
+  nn::Model m;
+  m.addInput("image", Shape{3, pixels, pixels});
+  for (int i = 1; i <= 3; ++i) {
+    m.add(std::make_unique<nn::Conv>("conv" + std::to_string(i),
+                                     nn::ConvOptions{.filters = filters, .kernel = {3}, .samePadding = true,
+                                                     .activation = ops::Activation::Relu}));
+    m.add(std::make_unique<nn::Pool>("pool" + std::to_string(i), nn::PoolOptions{.window = {2}}));
+  }
+  m.add(std::make_unique<nn::Reshape>("flatten", std::vector<std::int64_t>{}));
+  m.add(std::make_unique<nn::Dense>("fc1", nn::DenseOptions{.units = 512, .activation = ops::Activation::Relu}));
+  m.add(std::make_unique<nn::Dense>("logits", nn::DenseOptions{.units = 2}));
+  m.build(DType::Float32, 1);
+  return m;
+}
+
+std::shared_ptr<data::Dataset> randomImages(std::int64_t n, int pixels) {
+  Tensor x = Tensor::empty(Shape{n, 3, pixels, pixels}), y = Tensor::empty(Shape{n});
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(0, 1);
+  for (float& v : x.span<float>()) v = u(rng);
+  for (std::int64_t i = 0; i < n; ++i) y.span<float>()[i] = static_cast<float>(i % 2);
+  return std::make_shared<data::InMemoryDataset>(std::vector<Tensor>{x}, std::vector<Tensor>{y});
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Data-parallel step-time benchmark of the jet CNN"};
+  std::int64_t batch = 32, steps = 10, warmup = 2;
+  int threads = 0, pixels = 64, filters = 128;
+  double bucketMb = 25;
+  bool noComm = false;
+  std::string csv, timeline, label = "weak";
+  app.add_option("--batch-per-rank", batch, "Samples per rank per step")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "Measured steps")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", warmup, "Unmeasured steps first")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "CPU threads per rank (0: cores / ranks on the node)");
+  app.add_option("--pixels", pixels, "Image size (64 for the jet CNN)")->check(CLI::Range(16, 512));
+  app.add_option("--filters", filters, "Conv filters (128 for the jet CNN)")->check(CLI::PositiveNumber);
+  app.add_option("--bucket-mb", bucketMb, "Gradient bucket size")->check(CLI::PositiveNumber);
+  app.add_flag("--no-comm", noComm, "Skip gradient communication (the communication-free baseline)");
+  app.add_option("--label", label, "Free text put in the CSV row (e.g. strong or weak)");
+  app.add_option("--csv", csv, "Append the result row to this CSV file (rank 0)");
+  app.add_option("--timeline", timeline, "Write a per-rank Chrome/Perfetto trace");
+  CLI11_PARSE(app, argc, argv);
+
+  auto comm = comm::makeDefaultCommunicator();
+  setNumThreads(threads > 0 ? threads : apps::defaultThreadsPerRank(*comm));
+  nn::Model model = jetCnn(pixels, filters);
+  const int ranks = comm->size();
+  auto data = randomImages((warmup + steps) * batch * ranks, pixels);
+  optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9});
+  sgd.attach(model.parameters(), model.gradients(), model.trainableRanges());
+  train::TrainerOptions o;
+  o.epochs = 1;
+  o.batchSize = batch;
+  o.progress = false;
+  o.shuffle = false;
+  o.configText = "kaon-bench-scaling";
+  o.bucketBytes = static_cast<std::size_t>(bucketMb * (1 << 20));
+  o.synchroniseGradients = !noComm;
+  o.timelinePath = timeline;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point measuredStart;
+  train::StepTimes atWarmupEnd;
+  train::Trainer* self = nullptr;
+  o.afterStep = [&](std::int64_t step) {
+    if (step == warmup) {
+      comm->barrier();
+      measuredStart = Clock::now();
+      atWarmupEnd = self->stepTimes();
+    }
+  };
+  train::Trainer trainer(model, sgd, [](std::int64_t) { return 0.01; }, *data, nullptr, o, comm.get());
+  self = &trainer;
+  if (warmup == 0) measuredStart = Clock::now();
+  trainer.fit();
+  comm->barrier();
+  double wall = std::chrono::duration<double>(Clock::now() - measuredStart).count();
+  const train::StepTimes& t = trainer.stepTimes();
+  auto perStep = [&](double total, double warm) { return 1e3 * (total - warm) / static_cast<double>(steps); };
+  // Slowest rank decides the step; report the max over ranks.
+  std::vector<double> mine{perStep(t.compute, atWarmupEnd.compute), perStep(t.exposedComm, atWarmupEnd.exposedComm),
+                           perStep(t.data, atWarmupEnd.data), perStep(t.optimizer, atWarmupEnd.optimizer)};
+  std::vector<double> worst = comm->allreduce(mine, comm::ReduceOp::Max);
+
+  // Plain allreduce of the gradient bytes (one buffer), for bus bandwidth.
+  Tensor buffer = Tensor::zeros(Shape{model.parameterCount()});
+  double plainMs = 0;
+  if (ranks > 1) {
+    comm->allreduce(buffer, comm::ReduceOp::Sum);
+    comm->barrier();
+    auto s = Clock::now();
+    const int reps = 5;
+    for (int i = 0; i < reps; ++i) comm->allreduce(buffer, comm::ReduceOp::Sum);
+    plainMs = 1e3 * std::chrono::duration<double>(Clock::now() - s).count() / reps;
+  }
+  double bytes = static_cast<double>(model.parameterCount()) * 4;
+  double busGBps = plainMs > 0 ? 2.0 * (ranks - 1) / ranks * bytes / (plainMs * 1e-3) / 1e9 : 0;
+  double stepMs = 1e3 * wall / static_cast<double>(steps);
+  double samplesPerS = static_cast<double>(batch * ranks) / (stepMs * 1e-3);
+  if (comm->rank() == 0) {
+    std::string header = "label,ranks,batch_per_rank,threads,comm,step_ms,compute_ms,exposed_comm_ms,data_ms,"
+                         "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps";
+    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f}", label,
+                                  ranks, batch, numThreads(), noComm ? "off" : "on", stepMs, worst[0], worst[1],
+                                  worst[2], worst[3], samplesPerS, bytes / (1 << 20), plainMs, busGBps);
+    std::printf("%s\n%s\n", header.c_str(), row.c_str());
+    if (!csv.empty()) {
+      bool fresh = !std::filesystem::exists(csv) || std::filesystem::file_size(csv) == 0;
+      std::ofstream out(csv, std::ios::app);
+      if (fresh) out << header << "\n";
+      out << row << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return kaon::apps::guardedMain("kaon-bench-scaling", argc, argv, run); }
