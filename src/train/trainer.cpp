@@ -103,7 +103,21 @@ void Trainer::resumeFrom(const std::string& path) {
                progress_.stepInEpoch, progress_.globalStep);
 }
 
-Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t globalStep) {
+namespace {
+// Batches are read on the CPU; a model on a GPU gets a device copy (synchronous copies).
+data::Batch onDevice(const data::Batch& b, Device device) {
+  if (device.isCpu()) return b;
+  data::Batch r;
+  for (const auto& t : b.inputs) r.inputs.push_back(t.to(device));
+  for (const auto& t : b.targets) r.targets.push_back(t.to(device));
+  if (b.weights.defined()) r.weights = b.weights.to(device);
+  return r;
+}
+Tensor onCpu(const Tensor& t) { return t.device().isCpu() ? t : t.to(Device::cpu()); }
+}  // namespace
+
+Trainer::StepResult Trainer::trainStep(const data::Batch& hostBatch, std::int64_t globalStep) {
+  const data::Batch batch = onDevice(hostBatch, model_.device());
   Tensor pred = model_.forward(batch.inputs[0], true);
   ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights);
   KAON_CHECK(std::isfinite(l.value), "training diverged: loss is {} at step {}", l.value, globalStep);
@@ -113,7 +127,7 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t gl
   if (allreducer_) allreducer_->finishBackward();
   if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
   optimizer_.step(learningRate_(globalStep));
-  return {l.value, pred};
+  return {l.value, onCpu(pred)};  // metrics are computed on the host
 }
 
 std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
@@ -130,9 +144,10 @@ std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
     idx.resize(count);
     for (std::int64_t i = 0; i < count; ++i) idx[i] = first + start + i;
     dataset.read(idx, batch);
-    Tensor pred = model_.forward(batch.inputs[0], false);
-    ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights, false);
-    acc.add(pred, batch.targets[0], l.value * count, static_cast<double>(count));
+    const data::Batch dev = onDevice(batch, model_.device());
+    Tensor pred = model_.forward(dev.inputs[0], false);
+    ops::LossResult l = ops::loss(options_.loss, pred, dev.targets[0], dev.weights, false);
+    acc.add(onCpu(pred), batch.targets[0], l.value * count, static_cast<double>(count));
   }
   model_.releaseSaved();
   reduceMetrics(acc, *comm_);
