@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check: configure a Release build with the CUDA backend (sm_90 unless CUDA_ARCH says
-# otherwise), build the GPU tests, run them and print a table of suites and results.
+# otherwise), build the GPU tests, run them and print a table of tests and results; then (unless
+# BENCH=0) time the CUDA kernels against PyTorch (when python3 has torch) and print a table.
 #   scripts/gpu-check.sh [build-dir]        (default: build-gpu beside the sources)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,10 +11,10 @@ JOBS="${JOBS:-$(nproc)}"
 mkdir -p "$BUILD"
 echo "== configure ($BUILD, sm_$ARCH)"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKAON_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
-  -DKAON_BUILD_BENCHMARKS=OFF -DKAON_BUILD_APPS=OFF > "$BUILD/gpu-check-cmake.log" 2>&1 \
+  -DKAON_BUILD_BENCHMARKS=ON -DKAON_BUILD_APPS=OFF > "$BUILD/gpu-check-cmake.log" 2>&1 \
   || { tail -30 "$BUILD/gpu-check-cmake.log"; exit 1; }
 echo "== build test_gpu"
-cmake --build "$BUILD" -j "$JOBS" --target test_gpu > "$BUILD/gpu-check-build.log" 2>&1 \
+cmake --build "$BUILD" -j "$JOBS" --target test_gpu kaon-bench-gpu > "$BUILD/gpu-check-build.log" 2>&1 \
   || { grep -E "error|Error" -A3 "$BUILD/gpu-check-build.log" | head -60; exit 1; }
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 echo "== run"
@@ -33,5 +34,15 @@ awk '
 ' "$BUILD/gpu-check-tests.log"
 if [ $status -ne 0 ]; then
   echo "== failures"; grep -B2 -A12 "Failure\|error:" "$BUILD/gpu-check-tests.log" | head -150
+fi
+if [ "${BENCH:-1}" != 0 ]; then
+  echo "== benchmarks (FP32, TF32 off on both sides)"
+  "$BUILD/benchmarks/kaon-bench-gpu" > "$BUILD/gpu-bench-kaon.csv"
+  if python3 -c "import torch; assert torch.cuda.is_available()" 2> /dev/null; then
+    python3 "$ROOT/benchmarks/gpu/bench_torch_ops.py" > "$BUILD/gpu-bench-torch.csv"
+    python3 "$ROOT/benchmarks/gpu/bench_torch_ops.py" --join "$BUILD/gpu-bench-kaon.csv" "$BUILD/gpu-bench-torch.csv"
+  else
+    column -t -s, "$BUILD/gpu-bench-kaon.csv"
+  fi
 fi
 exit $status
