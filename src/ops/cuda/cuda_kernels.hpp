@@ -26,6 +26,17 @@ double sumSquares(const Tensor& x);
 void padForward(const Tensor& x, const Tensor& y, std::array<int, 3> before);
 void padBackward(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> before);
 
+void upsampleForward(const Tensor& x, const Tensor& y, std::array<int, 3> factors);
+void upsampleBackward(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> factors);
+void copyIntoAxis(const Tensor& src, const Tensor& dst, int axis, std::int64_t offset);
+void copyFromAxis(const Tensor& src, const Tensor& dst, int axis, std::int64_t offset, double beta);
+void batchNormForward(bool training, double momentum, double eps, const Tensor& x, const Tensor& gamma,
+                      const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar, const Tensor& y,
+                      const Tensor& saveMean, const Tensor& saveInvStd);
+void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                       const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
+                       double betaAcc);
+
 void poolForward(PoolKind kind, bool includePad, const Tensor& x, const Tensor& y, const Tensor& argmax,
                  const ConvGeometry& g);
 void poolBackward(PoolKind kind, bool includePad, const Tensor& dy, const Tensor& argmax, const Tensor& dx,

@@ -76,3 +76,31 @@ void rmspropStep(double lr, double rho, double eps, double momentum, double weig
                  T* buf, i64 n, cudaStream_t s);
 
 }  // namespace kaon::ops::cuda
+
+namespace kaon::ops::cuda {
+
+// Nearest-neighbour upsampling of planes [in] to [in * f] (g.out = g.in * f); backward sums
+// each f-block: dx = beta*dx + sum.
+template <class T> void upsampleForward(const T* x, T* y, const Geom3& g, const int f[3], cudaStream_t s);
+template <class T>
+void upsampleBackward(const T* dy, T* dx, double beta, const Geom3& g, const int f[3], cudaStream_t s);
+
+// [outer, srcAxis, inner] -> dst [outer, dstAxis, inner] at `offset` (concat), and the inverse
+// dst = beta*dst + src[:, offset : offset + dstAxis, :] (split).
+template <class T>
+void copyIntoAxis(const T* src, T* dst, i64 outer, i64 srcAxis, i64 dstAxis, i64 inner, i64 offset, cudaStream_t s);
+template <class T>
+void copyFromAxis(const T* src, T* dst, i64 outer, i64 srcAxis, i64 dstAxis, i64 inner, i64 offset, double beta,
+                  cudaStream_t s);
+
+// Batch norm over [N, C, inner], one block per channel (statistics in double). gamma/beta may be
+// null (1 and 0); saveMean/saveInvStd may be null in inference.
+template <class T>
+void batchNormForward(bool training, double momentum, double eps, const T* x, const T* gamma, const T* beta,
+                      T* runningMean, T* runningVar, T* y, T* saveMean, T* saveInvStd, i64 N, i64 C, i64 inner,
+                      cudaStream_t s);
+template <class T>
+void batchNormBackward(const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd, T* dx,
+                       T* dgamma, T* dbeta, double betaAcc, i64 N, i64 C, i64 inner, cudaStream_t s);
+
+}  // namespace kaon::ops::cuda

@@ -1,6 +1,6 @@
 // Registration of the CUDA backend's kernels (built only with CUDA; otherwise
-// register_cuda_stub.cpp leaves the table empty). Entries not listed here report
-// "not implemented: <op> on the cuda backend".
+// register_cuda_stub.cpp leaves the table empty). Entries not listed here (dropout for now)
+// report "not implemented: <op> on the cuda backend".
 #include "cuda_kernels.hpp"
 
 namespace kaon::ops {
@@ -22,6 +22,12 @@ void registerCudaKernels(KernelTable& t) {
   t.sumSquares = cudak::sumSquares;
   t.padForward = cudak::padForward;
   t.padBackward = cudak::padBackward;
+  t.upsampleForward = cudak::upsampleForward;
+  t.upsampleBackward = cudak::upsampleBackward;
+  t.copyIntoAxis = cudak::copyIntoAxis;
+  t.copyFromAxis = cudak::copyFromAxis;
+  t.batchNormForward = cudak::batchNormForward;
+  t.batchNormBackward = cudak::batchNormBackward;
   t.poolForward = cudak::poolForward;
   t.poolBackward = cudak::poolBackward;
   t.lossForwardBackward = cudak::lossForwardBackward;
