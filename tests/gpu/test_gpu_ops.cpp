@@ -149,6 +149,7 @@ std::vector<PoolCase> poolCases() {
       {"1d", {2, 3, 10}, {3}, {{1}, {}, {1}, {1}}, false},
       {"3d_2x2x2", {2, 2, 6, 4, 6}, {2}, {}, false},
       {"3d_asym", {1, 2, 5, 7, 6}, {3, 2, 2}, {{1, 2, 2}, {}, {1, 0, 0}, {1, 1, 0}}, false},
+      {"2d_large", {8, 16, 64, 66}, {3}, {{2}, {}, {1}, {0}}, false},
   };
 }
 
@@ -181,8 +182,9 @@ class GpuActivation : public ::testing::TestWithParam<ops::Activation> {};
 TEST_P(GpuActivation, ForwardAndBackwardMatchCpu) {
   KAON_REQUIRE_GPU();
   ops::Activation kind = GetParam();
-  for (DType dt : {DType::Float32, DType::Float64}) {
-    Tensor x = randomTensor(Shape{3, 5, 7}, 1, dt, -3, 3), dy = randomTensor(x.shape(), 2, dt);
+  for (auto [dt, shape] : {std::pair{DType::Float32, Shape{3, 5, 7}}, std::pair{DType::Float32, Shape{4, 8, 16}},
+                           std::pair{DType::Float64, Shape{3, 5, 7}}}) {
+    Tensor x = randomTensor(shape, 1, dt, -3, 3), dy = randomTensor(x.shape(), 2, dt);
     Tensor y = ops::activation(kind, x, 0.2);
     Tensor dx = ops::activationBackward(kind, x, y, dy, 0.2);
     Tensor yG = ops::activation(kind, toGpu(x), 0.2);
@@ -198,7 +200,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, GpuActivation,
 
 TEST(GpuPointwise, SoftmaxMatchesCpu) {
   KAON_REQUIRE_GPU();
-  for (Shape s : {Shape{4, 10}, Shape{3, 5, 7}, Shape{2, 300}}) {
+  for (Shape s : {Shape{4, 10}, Shape{3, 5, 7}, Shape{2, 300}, Shape{64, 1000}}) {
     Tensor x = randomTensor(s, 1, DType::Float32, -5, 5), dy = randomTensor(s, 2);
     Tensor y = ops::softmax(x);
     Tensor yG = ops::softmax(toGpu(x));
@@ -225,10 +227,21 @@ TEST(GpuPointwise, ArithmeticBiasAndReductionsMatchCpu) {
   EXPECT_NEAR(ops::sum(toGpu(a)), ops::sum(a), 1e-4);
 
   Tensor bias = randomTensor(Shape{4}, 5);
-  Tensor y = a.clone(), yG = toGpu(a);
-  ops::biasAdd(y, bias);
-  ops::biasAdd(yG, toGpu(bias));
-  EXPECT_GPU_CLOSE(yG, y, 1e-7);
+  // inner 30: scalar path; inner 8: 128-bit path; inner 12 at a 4-byte offset: scalar by alignment.
+  Tensor base = randomTensor(Shape{97}, 7), baseG = toGpu(base);
+  std::vector<std::pair<Tensor, Tensor>> cases{{a.reshape(Shape{3, 4, 30}), toGpu(a).reshape(Shape{3, 4, 30})},
+                                               {randomTensor(Shape{2, 4, 8}, 8), Tensor()},
+                                               {base.slice(1, 97).reshape(Shape{2, 4, 12}),
+                                                baseG.slice(1, 97).reshape(Shape{2, 4, 12})}};
+  for (auto& [t, tG] : cases) {
+    Tensor y = t.clone(), yG = tG.defined() ? tG : toGpu(t);
+    ops::biasAdd(y, bias);
+    ops::biasAdd(yG, toGpu(bias));
+    EXPECT_GPU_CLOSE(yG, y, 1e-7);
+  }
+  // A misaligned FP32 view of 96 elements takes the scalar activation path.
+  EXPECT_GPU_CLOSE(ops::activation(ops::Activation::Relu, baseG.slice(1, 97)),
+                   ops::activation(ops::Activation::Relu, base.slice(1, 97)), 0.0);
   Tensor db = randomTensor(Shape{4}, 6), dbG = toGpu(db);
   ops::biasBackward(a, db, 0.5);
   ops::biasBackward(aG, dbG, 0.5);

@@ -9,6 +9,8 @@
 // workspace limit, and cached. Math: CUDNN_FMA_MATH, i.e. true FP32 (no TF32 tensor cores),
 // for parity with the CPU backend. All work runs on the device's compute stream.
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <map>
 #include <mutex>
 
@@ -19,7 +21,16 @@
 namespace kaon::ops::cudak {
 namespace {
 
-constexpr std::size_t kWorkspaceLimit = std::size_t{256} << 20;  // bytes, per convolution call
+// Workspace bound per convolution call: 256 MiB, or KAON_CUDNN_WORKSPACE_MB; never more than
+// half the free device memory.
+std::size_t workspaceBound() {
+  static const std::size_t bound = [] {
+    const char* env = std::getenv("KAON_CUDNN_WORKSPACE_MB");
+    long mb = env ? std::strtol(env, nullptr, 10) : 256;
+    return static_cast<std::size_t>(mb > 0 ? mb : 256) << 20;
+  }();
+  return bound;
+}
 
 enum class ConvOp { Forward, BackwardData, BackwardFilter };
 
@@ -119,8 +130,13 @@ struct Algo {
   std::size_t workspace = 0;
 };
 
+// Per (op, dtype, device, geometry): the descriptors (immutable once made) and the algorithm.
+struct Entry {
+  std::unique_ptr<Descriptors> d;
+  Algo a;
+};
 std::mutex gCacheMutex;
-std::map<std::string, Algo> gCache;
+std::map<std::string, Entry> gCache;  // entries are never erased: references stay valid
 
 // Scratch device memory from the caching allocator, in bytes.
 Tensor scratch(std::size_t bytes, Device device) {
@@ -130,7 +146,7 @@ Tensor scratch(std::size_t bytes, Device device) {
 std::size_t workspaceLimit() {
   std::size_t freeBytes = 0, total = 0;
   KAON_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &total));
-  return std::min(kWorkspaceLimit, freeBytes / 2);
+  return std::min(workspaceBound(), freeBytes / 2);
 }
 
 template <class Perf>
@@ -142,17 +158,18 @@ Algo pick(const Perf* perf, int count, std::size_t limit, const std::string& wha
   KAON_FAIL("cuDNN found no FP32/FP64 algorithm within {} bytes of workspace for {}", limit, what);
 }
 
-// Finds (once) and returns the algorithm for this op and plan. The Ex search runs the
-// candidates on real buffers: x, w, y as given; outputs that must not be clobbered (beta != 0)
-// are replaced by scratch of the same size.
-Algo findAlgo(ConvOp op, const Plan& p, const Descriptors& d, DType dtype, Device dev, const void* x, const void* w,
-              const void* y) {
+// Makes the descriptors and finds the algorithm once per op and plan, then returns them from
+// the cache. The Ex search runs the candidates on real inputs (x, w, y as given) and writes its
+// trial outputs to scratch, so outputs accumulated with beta != 0 are never clobbered.
+const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const void* x, const void* w, const void* y) {
   std::string key = planKey(op, dtype, dev.index, p);
   {
     std::lock_guard lock(gCacheMutex);
     auto it = gCache.find(key);
     if (it != gCache.end()) return it->second;
   }
+  auto owned = std::make_unique<Descriptors>(p, dtype);
+  const Descriptors& d = *owned;
   cudnnHandle_t h = kaon::cuda::context(dev.index).cudnn;
   std::size_t limit = workspaceLimit();
   Tensor ws = scratch(limit, dev);
@@ -181,8 +198,8 @@ Algo findAlgo(ConvOp op, const Plan& p, const Descriptors& d, DType dtype, Devic
     a = pick(perf, count, limit, g.str());
   }
   std::lock_guard lock(gCacheMutex);
-  gCache.emplace(key, a);
-  return a;
+  auto [it, inserted] = gCache.try_emplace(key, Entry{std::move(owned), a});
+  return it->second;  // another thread may have won the race: its entry is as good
 }
 
 // Host scalars in the data type cuDNN expects (float for FP32 data, double for FP64).
@@ -210,8 +227,9 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
   if (y.numel() == 0) return;
   Plan p = makePlan(g);
   Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
-  Descriptors d(p, x.dtype());
-  Algo a = findAlgo(ConvOp::Forward, p, d, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw());
+  const Entry& e = prepare(ConvOp::Forward, p, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw());
+  const Descriptors& d = *e.d;
+  const Algo& a = e.a;
   Tensor ws = scratch(a.workspace, x.device());
   Scalar one(1.0), zero(0.0);
   KAON_CUDNN_CHECK(cudnnConvolutionForward(kaon::cuda::context(x.device().index).cudnn, one.get(x.dtype()), d.x, xin.raw(),
@@ -223,8 +241,9 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
 void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g) {
   if (dx.numel() == 0) return;
   Plan p = makePlan(g);
-  Descriptors d(p, dy.dtype());
-  Algo a = findAlgo(ConvOp::BackwardData, p, d, dy.dtype(), dy.device(), nullptr, w.raw(), dy.raw());
+  const Entry& e = prepare(ConvOp::BackwardData, p, dy.dtype(), dy.device(), nullptr, w.raw(), dy.raw());
+  const Descriptors& d = *e.d;
+  const Algo& a = e.a;
   Tensor ws = scratch(a.workspace, dy.device());
   cudnnHandle_t h = kaon::cuda::context(dy.device().index).cudnn;
   Scalar one(1.0), zero(0.0), b(beta);
@@ -247,8 +266,9 @@ void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, dou
   if (dw.numel() == 0) return;
   Plan p = makePlan(g);
   Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
-  Descriptors d(p, x.dtype());
-  Algo a = findAlgo(ConvOp::BackwardFilter, p, d, x.dtype(), x.device(), xin.raw(), nullptr, dy.raw());
+  const Entry& e = prepare(ConvOp::BackwardFilter, p, x.dtype(), x.device(), xin.raw(), nullptr, dy.raw());
+  const Descriptors& d = *e.d;
+  const Algo& a = e.a;
   Tensor ws = scratch(a.workspace, x.device());
   Scalar one(1.0), b(beta);
   KAON_CUDNN_CHECK(cudnnConvolutionBackwardFilter(kaon::cuda::context(x.device().index).cudnn, one.get(x.dtype()), d.x,

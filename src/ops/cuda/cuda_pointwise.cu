@@ -1,4 +1,7 @@
 // Element-wise kernels, bias, softmax, reductions and zero padding (compute stream of the caller).
+#include <cstdint>
+#include <type_traits>
+
 #include "cuda_common.cuh"
 #include "cuda_launch.hpp"
 
@@ -71,6 +74,28 @@ __global__ void activationForwardKernel(Activation kind, T alpha, const T* x, T*
   KAON_GRID_STRIDE(i, n) y[i] = activate(kind, alpha, x[i]);
 }
 
+// FP32 fast paths: 128-bit loads and stores (4 floats per thread) when sizes and alignment allow.
+__global__ void activationForwardVec4Kernel(Activation kind, float alpha, const float4* x, float4* y, std::int64_t n4) {
+  KAON_GRID_STRIDE(i, n4) {
+    float4 v = x[i];
+    v.x = activate(kind, alpha, v.x), v.y = activate(kind, alpha, v.y);
+    v.z = activate(kind, alpha, v.z), v.w = activate(kind, alpha, v.w);
+    y[i] = v;
+  }
+}
+
+// inner % 4 == 0: the four floats of a vector share one channel.
+__global__ void biasAddVec4Kernel(float4* y, const float* b, std::int64_t C, std::int64_t inner4, std::int64_t n4) {
+  KAON_GRID_STRIDE(i, n4) {
+    float bc = b[(i / inner4) % C];
+    float4 v = y[i];
+    v.x += bc, v.y += bc, v.z += bc, v.w += bc;
+    y[i] = v;
+  }
+}
+
+inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
 template <class T>
 __global__ void activationBackwardKernel(Activation kind, T alpha, const T* x, const T* dy, T* dx, T beta,
                                          std::int64_t n) {
@@ -106,6 +131,32 @@ __global__ void softmaxBackwardKernel(const T* y, const T* dy, T* dx, double bet
       double v = y[at] * (dy[at] - dot);
       dx[at] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[at]);
     }
+  }
+}
+
+// inner == 1 (classifier logits [N, C]): one block per row, coalesced over C.
+template <class T>
+__global__ void softmaxRowsForwardKernel(const T* x, T* y, std::int64_t C) {
+  const T* xr = x + blockIdx.x * C;
+  T* yr = y + blockIdx.x * C;
+  double mx = -INFINITY;
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) mx = fmax(mx, static_cast<double>(xr[c]));
+  mx = blockMax(mx);
+  double total = 0;
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) total += exp(static_cast<double>(xr[c]) - mx);
+  total = blockSum(total);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = static_cast<T>(exp(static_cast<double>(xr[c]) - mx) / total);
+}
+
+template <class T>
+__global__ void softmaxRowsBackwardKernel(const T* y, const T* dy, T* dx, double beta, std::int64_t C) {
+  const std::int64_t base = blockIdx.x * C;
+  double dot = 0;
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) dot += static_cast<double>(y[base + c]) * dy[base + c];
+  dot = blockSum(dot);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+    double v = y[base + c] * (dy[base + c] - dot);
+    dx[base + c] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[base + c]);
   }
 }
 
@@ -176,6 +227,13 @@ PadDims padDims(const Geom3& g, const int before[3]) {
 template <class T>
 void biasAdd(T* y, const T* b, i64 N, i64 C, i64 inner, cudaStream_t s) {
   i64 n = N * C * inner;
+  if (n == 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (inner % 4 == 0 && aligned16(y)) {
+      biasAddVec4Kernel<<<gridFor(n / 4), kThreads, 0, s>>>(reinterpret_cast<float4*>(y), b, C, inner / 4, n / 4);
+      return;
+    }
+  }
   biasAddKernel<<<gridFor(n), kThreads, 0, s>>>(y, b, C, inner, n);
 }
 template <class T>
@@ -184,6 +242,14 @@ void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, cuda
 }
 template <class T>
 void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, cudaStream_t s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (n % 4 == 0 && aligned16(x) && aligned16(y)) {
+      activationForwardVec4Kernel<<<gridFor(n / 4), kThreads, 0, s>>>(kind, static_cast<float>(alpha),
+                                                                      reinterpret_cast<const float4*>(x),
+                                                                      reinterpret_cast<float4*>(y), n / 4);
+      return;
+    }
+  }
   activationForwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<T>(alpha), x, y, n);
 }
 template <class T>
@@ -194,11 +260,19 @@ void activationBackward(Activation kind, double alpha, const T* x, const T* dy, 
 }
 template <class T>
 void softmaxForward(const T* x, T* y, i64 N, i64 C, i64 inner, cudaStream_t s) {
-  softmaxForwardKernel<<<gridFor(N * inner), kThreads, 0, s>>>(x, y, N, C, inner);
+  if (N == 0) return;
+  if (inner == 1 && N <= 2147483647LL)
+    softmaxRowsForwardKernel<<<static_cast<unsigned>(N), kThreads, 0, s>>>(x, y, C);
+  else
+    softmaxForwardKernel<<<gridFor(N * inner), kThreads, 0, s>>>(x, y, N, C, inner);
 }
 template <class T>
 void softmaxBackward(const T* y, const T* dy, T* dx, double beta, i64 N, i64 C, i64 inner, cudaStream_t s) {
-  softmaxBackwardKernel<<<gridFor(N * inner), kThreads, 0, s>>>(y, dy, dx, beta, N, C, inner);
+  if (N == 0) return;
+  if (inner == 1 && N <= 2147483647LL)
+    softmaxRowsBackwardKernel<<<static_cast<unsigned>(N), kThreads, 0, s>>>(y, dy, dx, beta, C);
+  else
+    softmaxBackwardKernel<<<gridFor(N * inner), kThreads, 0, s>>>(y, dy, dx, beta, N, C, inner);
 }
 template <class T>
 void axpby(double alpha, const T* a, double beta, const T* b, T* out, i64 n, cudaStream_t s) {

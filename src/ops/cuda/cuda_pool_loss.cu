@@ -5,62 +5,72 @@
 namespace kaon::ops::cuda {
 namespace {
 
-// Number of window taps inside the padded input (count_include_pad divisor).
-__device__ inline std::int64_t padCount(const Geom3& g, std::int64_t oz, std::int64_t oy, std::int64_t ox) {
-  std::int64_t count = 0;
-  for (std::int64_t kz = 0; kz < g.kernel[0]; ++kz)
-    for (std::int64_t ky = 0; ky < g.kernel[1]; ++ky)
-      for (std::int64_t kx = 0; kx < g.kernel[2]; ++kx) {
-        std::int64_t iz = oz * g.stride[0] - g.padBegin[0] + kz * g.dilation[0];
-        std::int64_t iy = oy * g.stride[1] - g.padBegin[1] + ky * g.dilation[1];
-        std::int64_t ix = ox * g.stride[2] - g.padBegin[2] + kx * g.dilation[2];
-        if (iz < g.in[0] + g.padEnd[0] && iy < g.in[1] + g.padEnd[1] && ix < g.in[2] + g.padEnd[2]) ++count;
-      }
-  return count;
-}
+// Geometry in the index type I (int when every flat index fits: much cheaper division).
+template <class I>
+struct G3 {
+  I in[3], out[3], kernel[3], stride[3], dilation[3], padBegin[3], padEnd[3];
+  explicit G3(const Geom3& g) {
+    for (int a = 0; a < 3; ++a) {
+      in[a] = static_cast<I>(g.in[a]), out[a] = static_cast<I>(g.out[a]), kernel[a] = static_cast<I>(g.kernel[a]);
+      stride[a] = g.stride[a], dilation[a] = g.dilation[a], padBegin[a] = g.padBegin[a], padEnd[a] = g.padEnd[a];
+    }
+  }
+};
 
-__device__ inline std::int64_t validCount(const Geom3& g, std::int64_t oz, std::int64_t oy, std::int64_t ox) {
-  std::int64_t count = 0;
-  for (std::int64_t kz = 0; kz < g.kernel[0]; ++kz)
-    for (std::int64_t ky = 0; ky < g.kernel[1]; ++ky)
-      for (std::int64_t kx = 0; kx < g.kernel[2]; ++kx) {
-        std::int64_t iz = oz * g.stride[0] - g.padBegin[0] + kz * g.dilation[0];
-        std::int64_t iy = oy * g.stride[1] - g.padBegin[1] + ky * g.dilation[1];
-        std::int64_t ix = ox * g.stride[2] - g.padBegin[2] + kx * g.dilation[2];
-        if (iz >= 0 && iz < g.in[0] && iy >= 0 && iy < g.in[1] && ix >= 0 && ix < g.in[2]) ++count;
+// Window taps of output (oz, oy, ox): inside the padded input (count_include_pad divisor) or
+// inside the input itself.
+template <class I>
+__device__ inline I tapCount(const G3<I>& g, I oz, I oy, I ox, bool includePad) {
+  I count = 0;
+  for (I kz = 0; kz < g.kernel[0]; ++kz)
+    for (I ky = 0; ky < g.kernel[1]; ++ky)
+      for (I kx = 0; kx < g.kernel[2]; ++kx) {
+        I iz = oz * g.stride[0] - g.padBegin[0] + kz * g.dilation[0];
+        I iy = oy * g.stride[1] - g.padBegin[1] + ky * g.dilation[1];
+        I ix = ox * g.stride[2] - g.padBegin[2] + kx * g.dilation[2];
+        if (includePad) {
+          if (iz < g.in[0] + g.padEnd[0] && iy < g.in[1] + g.padEnd[1] && ix < g.in[2] + g.padEnd[2]) ++count;
+        } else if (iz >= 0 && iz < g.in[0] && iy >= 0 && iy < g.in[1] && ix >= 0 && ix < g.in[2]) {
+          ++count;
+        }
       }
   return count;
 }
 
 // One thread per output element of y [planes, out].
-template <class T>
-__global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T* y, std::int32_t* argmax, Geom3 g,
-                                  std::int64_t n) {
-  const std::int64_t planeIn = g.in[0] * g.in[1] * g.in[2], planeOut = g.out[0] * g.out[1] * g.out[2];
-  KAON_GRID_STRIDE(k, n) {
-    std::int64_t p = k / planeOut, o = k % planeOut;
-    std::int64_t oz = o / (g.out[1] * g.out[2]), oy = o / g.out[2] % g.out[1], ox = o % g.out[2];
-    const T* xp = x + p * planeIn;
-    double best = -INFINITY, acc = 0;
-    std::int64_t bestAt = -1, count = 0;
-    for (std::int64_t kz = 0; kz < g.kernel[0]; ++kz)
-      for (std::int64_t ky = 0; ky < g.kernel[1]; ++ky)
-        for (std::int64_t kx = 0; kx < g.kernel[2]; ++kx) {
-          std::int64_t iz = oz * g.stride[0] - g.padBegin[0] + kz * g.dilation[0];
-          std::int64_t iy = oy * g.stride[1] - g.padBegin[1] + ky * g.dilation[1];
-          std::int64_t ix = ox * g.stride[2] - g.padBegin[2] + kx * g.dilation[2];
-          if (iz < 0 || iz >= g.in[0] || iy < 0 || iy >= g.in[1] || ix < 0 || ix >= g.in[2]) continue;
-          std::int64_t at = (iz * g.in[1] + iy) * g.in[2] + ix;
-          double v = xp[at];
+template <class T, class I>
+__global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T* y, std::int32_t* argmax, G3<I> g,
+                                  I n) {
+  const I planeIn = g.in[0] * g.in[1] * g.in[2], planeOut = g.out[0] * g.out[1] * g.out[2];
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I p = k / planeOut, o = k - p * planeOut;
+    const I oz = o / (g.out[1] * g.out[2]), oy = o / g.out[2] % g.out[1], ox = o % g.out[2];
+    const T* xp = x + static_cast<std::int64_t>(p) * planeIn;
+    T best = T(0);
+    double acc = 0;
+    I bestAt = -1, count = 0;
+    for (I kz = 0; kz < g.kernel[0]; ++kz) {
+      const I iz = oz * g.stride[0] - g.padBegin[0] + kz * g.dilation[0];
+      if (iz < 0 || iz >= g.in[0]) continue;
+      for (I ky = 0; ky < g.kernel[1]; ++ky) {
+        const I iy = oy * g.stride[1] - g.padBegin[1] + ky * g.dilation[1];
+        if (iy < 0 || iy >= g.in[1]) continue;
+        for (I kx = 0; kx < g.kernel[2]; ++kx) {
+          const I ix = ox * g.stride[2] - g.padBegin[2] + kx * g.dilation[2];
+          if (ix < 0 || ix >= g.in[2]) continue;
+          const I at = (iz * g.in[1] + iy) * g.in[2] + ix;
+          const T v = xp[at];
           ++count;
           acc += v;
-          if (v > best || bestAt < 0) best = v, bestAt = at;
+          if (bestAt < 0 || v > best) best = v, bestAt = at;  // first maximum wins, as on the CPU
         }
+      }
+    }
     if (kind == PoolKind::Max) {
-      y[k] = static_cast<T>(best);
+      y[k] = bestAt < 0 ? static_cast<T>(-INFINITY) : best;
       argmax[k] = static_cast<std::int32_t>(bestAt);
     } else {
-      std::int64_t div = includePad ? padCount(g, oz, oy, ox) : count;
+      I div = includePad ? tapCount(g, oz, oy, ox, true) : count;
       y[k] = static_cast<T>(acc / static_cast<double>(div));
     }
   }
@@ -68,30 +78,29 @@ __global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T*
 
 // Gather: one thread per input element of dx [planes, in] sums the outputs whose window holds it
 // (deterministic, no atomics).
-template <class T>
+template <class T, class I>
 __global__ void poolBackwardKernel(PoolKind kind, bool includePad, const T* dy, const std::int32_t* argmax, T* dx,
-                                   double beta, Geom3 g, std::int64_t n) {
-  const std::int64_t planeIn = g.in[0] * g.in[1] * g.in[2], planeOut = g.out[0] * g.out[1] * g.out[2];
-  KAON_GRID_STRIDE(k, n) {
-    std::int64_t p = k / planeIn, at = k % planeIn;
-    std::int64_t i[3] = {at / (g.in[1] * g.in[2]), at / g.in[2] % g.in[1], at % g.in[2]};
+                                   double beta, G3<I> g, I n) {
+  const I planeIn = g.in[0] * g.in[1] * g.in[2], planeOut = g.out[0] * g.out[1] * g.out[2];
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I p = k / planeIn, at = k - p * planeIn;
+    const I i0 = at / (g.in[1] * g.in[2]), i1 = at / g.in[2] % g.in[1], i2 = at % g.in[2];
     double acc = 0;
-    for (std::int64_t kz = 0; kz < g.kernel[0]; ++kz) {
-      std::int64_t tz = i[0] + g.padBegin[0] - kz * g.dilation[0];
+    for (I kz = 0; kz < g.kernel[0]; ++kz) {
+      const I tz = i0 + g.padBegin[0] - kz * g.dilation[0];
       if (tz < 0 || tz % g.stride[0] != 0 || tz / g.stride[0] >= g.out[0]) continue;
-      for (std::int64_t ky = 0; ky < g.kernel[1]; ++ky) {
-        std::int64_t ty = i[1] + g.padBegin[1] - ky * g.dilation[1];
+      for (I ky = 0; ky < g.kernel[1]; ++ky) {
+        const I ty = i1 + g.padBegin[1] - ky * g.dilation[1];
         if (ty < 0 || ty % g.stride[1] != 0 || ty / g.stride[1] >= g.out[1]) continue;
-        for (std::int64_t kx = 0; kx < g.kernel[2]; ++kx) {
-          std::int64_t tx = i[2] + g.padBegin[2] - kx * g.dilation[2];
+        for (I kx = 0; kx < g.kernel[2]; ++kx) {
+          const I tx = i2 + g.padBegin[2] - kx * g.dilation[2];
           if (tx < 0 || tx % g.stride[2] != 0 || tx / g.stride[2] >= g.out[2]) continue;
-          std::int64_t oz = tz / g.stride[0], oy = ty / g.stride[1], ox = tx / g.stride[2];
-          std::int64_t o = p * planeOut + (oz * g.out[1] + oy) * g.out[2] + ox;
+          const I oz = tz / g.stride[0], oy = ty / g.stride[1], ox = tx / g.stride[2];
+          const I o = p * planeOut + (oz * g.out[1] + oy) * g.out[2] + ox;
           if (kind == PoolKind::Max) {
             if (argmax[o] == at) acc += dy[o];
           } else {
-            std::int64_t div = includePad ? padCount(g, oz, oy, ox) : validCount(g, oz, oy, ox);
-            acc += static_cast<double>(dy[o]) / static_cast<double>(div);
+            acc += static_cast<double>(dy[o]) / static_cast<double>(tapCount(g, oz, oy, ox, includePad));
           }
         }
       }
@@ -99,6 +108,8 @@ __global__ void poolBackwardKernel(PoolKind kind, bool includePad, const T* dy, 
     dx[k] = static_cast<T>(beta == 0.0 ? acc : acc + beta * dx[k]);
   }
 }
+
+constexpr std::int64_t kIntLimit = 2147483647LL / 2;  // headroom for k + stride in the loops
 
 // One block per sample.
 template <class T>
@@ -161,13 +172,21 @@ template <class T>
 void poolForward(PoolKind kind, bool includePad, const T* x, T* y, std::int32_t* argmax, const Geom3& g,
                  cudaStream_t s) {
   i64 n = g.planes * g.out[0] * g.out[1] * g.out[2];
-  if (n > 0) poolForwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, includePad, x, y, argmax, g, n);
+  if (n == 0) return;
+  if (n < kIntLimit && g.planes * g.in[0] * g.in[1] * g.in[2] < kIntLimit)
+    poolForwardKernel<T, int><<<gridFor(n), kThreads, 0, s>>>(kind, includePad, x, y, argmax, G3<int>(g), static_cast<int>(n));
+  else
+    poolForwardKernel<T, std::int64_t><<<gridFor(n), kThreads, 0, s>>>(kind, includePad, x, y, argmax, G3<std::int64_t>(g), n);
 }
 template <class T>
 void poolBackward(PoolKind kind, bool includePad, const T* dy, const std::int32_t* argmax, T* dx, double beta,
                   const Geom3& g, cudaStream_t s) {
   i64 n = g.planes * g.in[0] * g.in[1] * g.in[2];
-  if (n > 0) poolBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, includePad, dy, argmax, dx, beta, g, n);
+  if (n == 0) return;
+  if (n < kIntLimit && g.planes * g.out[0] * g.out[1] * g.out[2] < kIntLimit)
+    poolBackwardKernel<T, int><<<gridFor(n), kThreads, 0, s>>>(kind, includePad, dy, argmax, dx, beta, G3<int>(g), static_cast<int>(n));
+  else
+    poolBackwardKernel<T, std::int64_t><<<gridFor(n), kThreads, 0, s>>>(kind, includePad, dy, argmax, dx, beta, G3<std::int64_t>(g), n);
 }
 template <class T>
 void lossForwardBackward(LossKind kind, const T* pred, const T* target, const T* weight, double gradScale, T* loss,
