@@ -37,6 +37,8 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
   // Validates the metric names against the loss before any training happens.
   MetricAccumulator(options_.loss, options_.metrics);
   if (comm_->size() > 1) {
+    if (model_.device().isCuda())
+      throw NotImplemented("data-parallel training of a GPU model (the NCCL communicator is the next CUDA slice)");
     checkRanksAgree();
     // Every rank starts from rank 0's weights and statistics.
     comm_->broadcast(model_.parameters(), 0);
