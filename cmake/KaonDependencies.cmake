@@ -32,10 +32,23 @@ if(NOT KAON_WITH_CUDA STREQUAL "OFF")
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     set(KAON_HAS_CUDA ON)
+    # cuDNN has no CMake package: look for its header and library beside the toolkit, then in
+    # the system paths (pip/apt layouts). CUDNN_ROOT may point elsewhere.
+    find_path(CUDNN_INCLUDE_DIR cudnn.h
+      HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}
+      PATH_SUFFIXES include include/x86_64-linux-gnu)
+    find_library(CUDNN_LIBRARY cudnn
+      HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}
+      PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu)
+    if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)
+      message(FATAL_ERROR "CUDA backend: cuDNN not found (cudnn.h: ${CUDNN_INCLUDE_DIR}, libcudnn: ${CUDNN_LIBRARY}); "
+                          "set CUDNN_ROOT or configure with -DKAON_WITH_CUDA=OFF")
+    endif()
+    message(STATUS "Kaon: cuDNN ${CUDNN_LIBRARY}")
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
       set(CMAKE_CUDA_ARCHITECTURES 90)
     endif()
-    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD 17)  # CMake < 3.26 knows no CUDA20 for nvcc; kernels need only C++17
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   elseif(KAON_WITH_CUDA STREQUAL "ON")
     message(FATAL_ERROR "KAON_WITH_CUDA=ON but no CUDA compiler was found")

@@ -7,6 +7,10 @@ namespace kaon {
 
 bool cudaBuilt() { return false; }
 int cudaDeviceCount() { return 0; }
+CudaMemoryStats cudaMemoryStats(int) { return {}; }
+void cudaResetPeakMemory(int) {}
+void cudaEmptyCache(int) {}
+void cudaSynchronize(int) {}
 
 namespace detail {
 namespace {

@@ -1,8 +1,10 @@
-// Device memory for the CUDA backend. Plain cudaMalloc for now; the caching allocator of the
-// CUDA issue replaces cudaAllocate/cudaRelease without touching core/.
+// Device memory entry points of core/ for the CUDA backend: the caching allocator and copies
+// and memsets on the device's compute stream.
 #include "../core/cuda_memory.hpp"
 
+#include "caching_allocator.hpp"
 #include "cuda_check.hpp"
+#include "cuda_context.hpp"
 #include "kaon/core/runtime.hpp"
 
 namespace kaon {
@@ -19,31 +21,32 @@ int cudaDeviceCount() {
   return n;
 }
 
+CudaMemoryStats cudaMemoryStats(int device) { return cuda::memoryStats(device); }
+void cudaResetPeakMemory(int device) { cuda::resetPeak(device); }
+void cudaEmptyCache(int device) { cuda::emptyCache(device); }
+void cudaSynchronize(int device) { cuda::synchronize(device); }
+
 namespace detail {
 
-void* cudaAllocate(std::size_t bytes, int deviceIndex) {
-  KAON_CUDA_CHECK(cudaSetDevice(deviceIndex));
-  void* p = nullptr;
-  if (bytes > 0) KAON_CUDA_CHECK(cudaMalloc(&p, bytes));
-  return p;
-}
+void* cudaAllocate(std::size_t bytes, int deviceIndex) { return cuda::allocate(bytes, deviceIndex); }
 
-void cudaRelease(void* ptr, int deviceIndex) noexcept {
-  if (!ptr) return;
-  cudaSetDevice(deviceIndex);
-  cudaFree(ptr);
-}
+void cudaRelease(void* ptr, int deviceIndex) noexcept { cuda::release(ptr, deviceIndex); }
 
+// Synchronous: queued on the compute stream of the device involved (after the work that
+// produced the source), then the host waits. Between two GPUs the source's stream is drained
+// first and the copy runs on the destination's stream.
 void cudaCopy(void* dst, Device dstDevice, const void* src, Device srcDevice, std::size_t bytes) {
-  cudaMemcpyKind kind = cudaMemcpyDefault;  // unified addressing resolves the direction
-  if (dstDevice.isCuda()) KAON_CUDA_CHECK(cudaSetDevice(dstDevice.index));
-  else if (srcDevice.isCuda()) KAON_CUDA_CHECK(cudaSetDevice(srcDevice.index));
-  KAON_CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+  if (srcDevice.isCuda() && dstDevice.isCuda() && srcDevice.index != dstDevice.index)
+    cuda::synchronize(srcDevice.index);
+  int device = dstDevice.isCuda() ? dstDevice.index : srcDevice.index;
+  cudaStream_t stream = cuda::computeStream(device);
+  KAON_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+  KAON_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
+// Stream-ordered: no host synchronisation.
 void cudaZero(void* ptr, std::size_t bytes, int deviceIndex) {
-  KAON_CUDA_CHECK(cudaSetDevice(deviceIndex));
-  KAON_CUDA_CHECK(cudaMemset(ptr, 0, bytes));
+  KAON_CUDA_CHECK(cudaMemsetAsync(ptr, 0, bytes, cuda::computeStream(deviceIndex)));
 }
 
 }  // namespace detail

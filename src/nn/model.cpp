@@ -54,7 +54,7 @@ void Model::setOutputs(std::vector<std::string> names) {
 
 void Model::checkBuilt(const char* what) const { KAON_CHECK(built_, "{}: the model is not built yet", what); }
 
-void Model::build(DType dtype, std::uint64_t seed) {
+void Model::build(DType dtype, std::uint64_t seed, Device device) {
   KAON_CHECK(!built_, "model already built");
   KAON_CHECK(!nodes_.empty(), "model has no layers");
   if (outputNames_.empty()) outputNames_ = {nodes_.back().layer->name()};
@@ -94,6 +94,20 @@ void Model::build(DType dtype, std::uint64_t seed) {
     for (auto& b : node.layer->buffers()) {
       b.value = buffers_.slice(b.offset, b.offset + b.shape.numel()).reshape(b.shape);
       initialise(b.value, b.init, rng);
+    }
+  }
+  if (!device.isCpu()) {
+    // Move the initialised buffers and re-bind the layers' views to the device copies.
+    params_ = params_.to(device);
+    grads_ = Tensor::zeros(Shape{paramCount}, dtype, device);
+    buffers_ = buffers_.to(device);
+    for (auto& node : nodes_) {
+      for (auto& p : node.layer->parameters()) {
+        p.value = params_.slice(p.offset, p.offset + p.shape.numel()).reshape(p.shape);
+        p.grad = grads_.slice(p.offset, p.offset + p.shape.numel()).reshape(p.shape);
+      }
+      for (auto& b : node.layer->buffers())
+        b.value = buffers_.slice(b.offset, b.offset + b.shape.numel()).reshape(b.shape);
     }
   }
   seed_ = seed;

@@ -47,6 +47,8 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
   // Validates the metric names against the loss before any training happens.
   MetricAccumulator(options_.loss, options_.metrics);
   if (comm_->size() > 1) {
+    if (model_.device().isCuda())
+      throw NotImplemented("data-parallel training of a GPU model (the NCCL communicator is the next CUDA slice)");
     checkRanksAgree();
     // Dropout masks must differ between ranks, which see different samples.
     model_.setStochasticSeed(data::splitmix64(options_.seed ^ (0xD509ull + static_cast<std::uint64_t>(comm_->rank()))));
@@ -145,7 +147,21 @@ void Trainer::resumeFrom(const std::string& path) {
                progress_.stepInEpoch, progress_.globalStep);
 }
 
-Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t globalStep) {
+namespace {
+// Batches are read on the CPU; a model on a GPU gets a device copy (synchronous copies).
+data::Batch onDevice(const data::Batch& b, Device device) {
+  if (device.isCpu()) return b;
+  data::Batch r;
+  for (const auto& t : b.inputs) r.inputs.push_back(t.to(device));
+  for (const auto& t : b.targets) r.targets.push_back(t.to(device));
+  if (b.weights.defined()) r.weights = b.weights.to(device);
+  return r;
+}
+Tensor onCpu(const Tensor& t) { return t.device().isCpu() ? t : t.to(Device::cpu()); }
+}  // namespace
+
+Trainer::StepResult Trainer::trainStep(const data::Batch& hostBatch, std::int64_t globalStep) {
+  const data::Batch batch = onDevice(hostBatch, model_.device());
   using Clock = Timeline::Clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   auto t0 = Clock::now();
@@ -172,7 +188,7 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& batch, std::int64_t gl
     if (allreducer_) timeline_->add("wait for gradients", "comm-wait", t1, t2);
     timeline_->add("optimizer", "compute", t2, t3);
   }
-  return {l.value, pred};
+  return {l.value, onCpu(pred)};  // metrics are computed on the host
 }
 
 std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
@@ -196,9 +212,10 @@ std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
     for (std::int64_t i = 0; i < count; ++i) idx[i] = first + start + i;
     if (watchdog_) watchdog_->beat("validation", progress_.globalStep);
     dataset.read(idx, batch);
-    Tensor pred = model_.forward(batch.inputs[0], false);
-    ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights, false);
-    acc.add(pred, batch.targets[0], l.value * count, static_cast<double>(count));
+    const data::Batch dev = onDevice(batch, model_.device());
+    Tensor pred = model_.forward(dev.inputs[0], false);
+    ops::LossResult l = ops::loss(options_.loss, pred, dev.targets[0], dev.weights, false);
+    acc.add(onCpu(pred), batch.targets[0], l.value * count, static_cast<double>(count));
   }
   model_.releaseSaved();
   if (own.defined()) model_.parameters().copyFrom(own);

@@ -38,8 +38,10 @@ class Model {
   // inputs: names of model inputs or earlier layers; empty means the previous node.
   Layer& add(std::unique_ptr<Layer> layer, std::vector<std::string> inputs = {});
   void setOutputs(std::vector<std::string> names);  // default: the last layer
-  // Infers shapes, allocates the flat buffers (CPU) and initialises parameters from `seed`.
-  void build(DType dtype = DType::Float32, std::uint64_t seed = 0);
+  // Infers shapes, allocates the flat buffers on `device` and initialises parameters from
+  // `seed` (always on the CPU, then copied, so every device starts from identical values).
+  void build(DType dtype = DType::Float32, std::uint64_t seed = 0, Device device = Device::cpu());
+  Device device() const { return params_.defined() ? params_.device() : Device::cpu(); }
   bool built() const { return built_; }
 
   // ---- execution ----

@@ -1,0 +1,280 @@
+// Convolution through cuDNN (forward, backward data, backward filter), 1-3-D.
+//
+// Descriptors: 2-D work (depth 1, no depth padding) uses 4-D NCHW descriptors, everything else
+// 5-D NCDHW. Padding: cuDNN pads symmetrically, so per axis the common part min(begin, end) goes
+// to cuDNN and any asymmetric remainder (TF "same" padding with an even kernel or stride 2) is
+// applied by an explicit zero-pad kernel on the input (forward, filter gradient) or cropped
+// from a padded data gradient (backward data), costing one extra copy of the input.
+// Algorithms: found once per (op, dtype, geometry) with cudnnFind*AlgorithmEx, bounded by a
+// workspace limit, and cached. Math: CUDNN_FMA_MATH, i.e. true FP32 (no TF32 tensor cores),
+// for parity with the CPU backend. All work runs on the device's compute stream.
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <map>
+#include <mutex>
+
+#include "../../cuda/cuda_check.hpp"
+#include "../../cuda/cuda_context.hpp"
+#include "cuda_kernels.hpp"
+
+namespace kaon::ops::cudak {
+namespace {
+
+// Workspace bound per convolution call: 256 MiB, or KAON_CUDNN_WORKSPACE_MB; never more than
+// half the free device memory.
+std::size_t workspaceBound() {
+  static const std::size_t bound = [] {
+    const char* env = std::getenv("KAON_CUDNN_WORKSPACE_MB");
+    long mb = env ? std::strtol(env, nullptr, 10) : 256;
+    return static_cast<std::size_t>(mb > 0 ? mb : 256) << 20;
+  }();
+  return bound;
+}
+
+enum class ConvOp { Forward, BackwardData, BackwardFilter };
+
+cudnnDataType_t cudnnType(DType t) {
+  switch (t) {
+    case DType::Float32: return CUDNN_DATA_FLOAT;
+    case DType::Float64: return CUDNN_DATA_DOUBLE;
+    default: throw NotImplemented(fmt::format("conv for {} on the cuda backend", dtypeName(t)));
+  }
+}
+
+// The convolution as cuDNN sees it: input enlarged by the explicit (asymmetric) padding.
+struct Plan {
+  ConvGeometry g;  // g.in = padded input; g.padBegin = g.padEnd = the symmetric part
+  std::array<int, 3> extraBefore{0, 0, 0}, extraAfter{0, 0, 0};
+  bool explicitPad = false;
+  int nbDims = 5;
+};
+
+Plan makePlan(const ConvGeometry& g) {
+  Plan p;
+  p.g = g;
+  for (int a = 0; a < 3; ++a) {
+    int m = std::min(g.padBegin[a], g.padEnd[a]);
+    KAON_CHECK(m >= 0, "conv on the cuda backend: negative padding {}/{} is not supported", g.padBegin[a], g.padEnd[a]);
+    p.extraBefore[a] = g.padBegin[a] - m;
+    p.extraAfter[a] = g.padEnd[a] - m;
+    p.explicitPad = p.explicitPad || p.extraBefore[a] != 0 || p.extraAfter[a] != 0;
+    p.g.in[a] = g.in[a] + p.extraBefore[a] + p.extraAfter[a];
+    p.g.padBegin[a] = p.g.padEnd[a] = m;
+  }
+  bool flat = p.g.in[0] == 1 && p.g.kernel[0] == 1 && p.g.out[0] == 1 && p.g.padBegin[0] == 0;
+  p.nbDims = flat ? 4 : 5;
+  return p;
+}
+
+std::string planKey(ConvOp op, DType dt, int device, const Plan& p) {
+  const ConvGeometry& g = p.g;
+  return fmt::format("{}|{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt), device,
+                     p.nbDims, g.batch, g.inChannels, g.outChannels, fmt::join(g.in, ","), fmt::join(g.out, ","),
+                     fmt::join(g.kernel, ","), fmt::join(g.stride, ","), fmt::join(g.padBegin, ","),
+                     fmt::join(g.dilation, ","));
+}
+
+// RAII descriptors for one plan.
+struct Descriptors {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+
+  Descriptors(const Plan& p, DType dtype) {
+    const ConvGeometry& g = p.g;
+    const cudnnDataType_t dt = cudnnType(dtype);
+    const int first = p.nbDims == 4 ? 1 : 0;  // first spatial axis used
+    const int nsp = p.nbDims - 2;
+    auto dims = [&](std::int64_t n, std::int64_t c, const std::array<std::int64_t, 3>& s) {
+      std::vector<int> d{static_cast<int>(n), static_cast<int>(c)};
+      for (int a = first; a < 3; ++a) d.push_back(static_cast<int>(s[a]));
+      return d;
+    };
+    auto packed = [](const std::vector<int>& d) {
+      std::vector<int> st(d.size());
+      int acc = 1;
+      for (int i = static_cast<int>(d.size()) - 1; i >= 0; --i) st[i] = acc, acc *= d[i];
+      return st;
+    };
+    std::vector<int> xd = dims(g.batch, g.inChannels, g.in), yd = dims(g.batch, g.outChannels, g.out);
+    std::vector<int> wd = dims(g.outChannels, g.inChannels, g.kernel);
+    std::vector<int> pad, stride, dil;
+    for (int a = first; a < 3; ++a) pad.push_back(g.padBegin[a]), stride.push_back(g.stride[a]), dil.push_back(g.dilation[a]);
+    KAON_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+    KAON_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+    KAON_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+    KAON_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+    KAON_CUDNN_CHECK(cudnnSetTensorNdDescriptor(x, dt, p.nbDims, xd.data(), packed(xd).data()));
+    KAON_CUDNN_CHECK(cudnnSetTensorNdDescriptor(y, dt, p.nbDims, yd.data(), packed(yd).data()));
+    KAON_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w, dt, CUDNN_TENSOR_NCHW, p.nbDims, wd.data()));
+    KAON_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(conv, nsp, pad.data(), stride.data(), dil.data(),
+                                                     CUDNN_CROSS_CORRELATION, dt));
+    KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    std::vector<int> od(p.nbDims);
+    KAON_CUDNN_CHECK(cudnnGetConvolutionNdForwardOutputDim(conv, x, w, p.nbDims, od.data()));
+    KAON_CHECK(od == yd, "cuDNN output shape differs from Kaon's for {}", g.str());
+  }
+  ~Descriptors() {
+    cudnnDestroyConvolutionDescriptor(conv);
+    cudnnDestroyFilterDescriptor(w);
+    cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyTensorDescriptor(x);
+  }
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+};
+
+struct Algo {
+  int algo = 0;
+  std::size_t workspace = 0;
+};
+
+// Per (op, dtype, device, geometry): the descriptors (immutable once made) and the algorithm.
+struct Entry {
+  std::unique_ptr<Descriptors> d;
+  Algo a;
+};
+std::mutex gCacheMutex;
+std::map<std::string, Entry> gCache;  // entries are never erased: references stay valid
+
+// Scratch device memory from the caching allocator, in bytes.
+Tensor scratch(std::size_t bytes, Device device) {
+  return Tensor::empty(Shape{static_cast<std::int64_t>(std::max<std::size_t>(bytes, 1))}, DType::UInt8, device);
+}
+
+std::size_t workspaceLimit() {
+  std::size_t freeBytes = 0, total = 0;
+  KAON_CUDA_CHECK(cudaMemGetInfo(&freeBytes, &total));
+  return std::min(workspaceBound(), freeBytes / 2);
+}
+
+template <class Perf>
+Algo pick(const Perf* perf, int count, std::size_t limit, const std::string& what) {
+  for (int i = 0; i < count; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && perf[i].mathType != CUDNN_TENSOR_OP_MATH &&
+        perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+      return {static_cast<int>(perf[i].algo), perf[i].memory};
+  KAON_FAIL("cuDNN found no FP32/FP64 algorithm within {} bytes of workspace for {}", limit, what);
+}
+
+// Makes the descriptors and finds the algorithm once per op and plan, then returns them from
+// the cache. The Ex search runs the candidates on real inputs (x, w, y as given) and writes its
+// trial outputs to scratch, so outputs accumulated with beta != 0 are never clobbered.
+const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const void* x, const void* w, const void* y) {
+  std::string key = planKey(op, dtype, dev.index, p);
+  {
+    std::lock_guard lock(gCacheMutex);
+    auto it = gCache.find(key);
+    if (it != gCache.end()) return it->second;
+  }
+  auto owned = std::make_unique<Descriptors>(p, dtype);
+  const Descriptors& d = *owned;
+  cudnnHandle_t h = kaon::cuda::context(dev.index).cudnn;
+  std::size_t limit = workspaceLimit();
+  Tensor ws = scratch(limit, dev);
+  constexpr int kMax = 16;
+  int count = 0;
+  Algo a;
+  const std::size_t elem = dtypeSize(dtype);
+  const ConvGeometry& g = p.g;
+  if (op == ConvOp::Forward) {
+    Tensor out = scratch(static_cast<std::size_t>(g.batch * g.outChannels * g.outSpatial()) * elem, dev);
+    cudnnConvolutionFwdAlgoPerf_t perf[kMax];
+    KAON_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, out.raw(), kMax, &count,
+                                                            perf, ws.raw(), limit));
+    a = pick(perf, count, limit, g.str());
+  } else if (op == ConvOp::BackwardData) {
+    Tensor out = scratch(static_cast<std::size_t>(g.batch * g.inChannels * g.inSpatial()) * elem, dev);
+    cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
+    KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, y, d.conv, d.x, out.raw(), kMax,
+                                                                 &count, perf, ws.raw(), limit));
+    a = pick(perf, count, limit, g.str());
+  } else {
+    Tensor out = scratch(static_cast<std::size_t>(g.outChannels * g.inChannels * g.kernelVolume()) * elem, dev);
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
+    KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, y, d.conv, d.w, out.raw(), kMax,
+                                                                   &count, perf, ws.raw(), limit));
+    a = pick(perf, count, limit, g.str());
+  }
+  std::lock_guard lock(gCacheMutex);
+  auto [it, inserted] = gCache.try_emplace(key, Entry{std::move(owned), a});
+  return it->second;  // another thread may have won the race: its entry is as good
+}
+
+// Host scalars in the data type cuDNN expects (float for FP32 data, double for FP64).
+struct Scalar {
+  float f;
+  double d;
+  Scalar(double v) : f(static_cast<float>(v)), d(v) {}
+  const void* get(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d) : &f; }
+};
+
+// 5-D views [N, C, D, H, W] of a tensor with the original / padded spatial sizes.
+Shape shape5(std::int64_t n, std::int64_t c, const std::array<std::int64_t, 3>& s) { return Shape{n, c, s[0], s[1], s[2]}; }
+
+// x [N, C, *in] -> zero-padded [N, C, *plan.g.in] (explicit, asymmetric part only).
+Tensor padInput(const Tensor& x, const ConvGeometry& g, const Plan& p) {
+  Tensor xp = Tensor::empty(shape5(g.batch, g.inChannels, p.g.in), x.dtype(), x.device());
+  padForward(x.reshape(shape5(g.batch, g.inChannels, g.in)), xp, p.extraBefore);
+  return xp;
+}
+
+}  // namespace
+
+// y [N, OC, *out] = conv(x [N, C, *in], w [OC, C, *K])
+void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g) {
+  if (y.numel() == 0) return;
+  Plan p = makePlan(g);
+  Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
+  const Entry& e = prepare(ConvOp::Forward, p, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw());
+  const Descriptors& d = *e.d;
+  const Algo& a = e.a;
+  Tensor ws = scratch(a.workspace, x.device());
+  Scalar one(1.0), zero(0.0);
+  KAON_CUDNN_CHECK(cudnnConvolutionForward(kaon::cuda::context(x.device().index).cudnn, one.get(x.dtype()), d.x, xin.raw(),
+                                           d.w, w.raw(), d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(a.algo),
+                                           ws.raw(), a.workspace, zero.get(x.dtype()), d.y, y.raw()));
+}
+
+// dx [N, C, *in] = beta*dx + conv^T(dy [N, OC, *out], w)
+void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g) {
+  if (dx.numel() == 0) return;
+  Plan p = makePlan(g);
+  const Entry& e = prepare(ConvOp::BackwardData, p, dy.dtype(), dy.device(), nullptr, w.raw(), dy.raw());
+  const Descriptors& d = *e.d;
+  const Algo& a = e.a;
+  Tensor ws = scratch(a.workspace, dy.device());
+  cudnnHandle_t h = kaon::cuda::context(dy.device().index).cudnn;
+  Scalar one(1.0), zero(0.0), b(beta);
+  if (!p.explicitPad) {
+    KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
+                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
+                                                  a.workspace, b.get(dy.dtype()), d.x, dx.raw()));
+    return;
+  }
+  // Gradient of the padded input, then its interior accumulated into dx with beta.
+  Tensor dxp = Tensor::empty(shape5(g.batch, g.inChannels, p.g.in), dy.dtype(), dy.device());
+  KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
+                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
+                                                a.workspace, zero.get(dy.dtype()), d.x, dxp.raw()));
+  padBackward(dxp, dx.reshape(shape5(g.batch, g.inChannels, g.in)), beta, p.extraBefore);
+}
+
+// dw [OC, C, *K] = beta*dw + dconv/dw(x [N, C, *in], dy [N, OC, *out])
+void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, double beta, const ConvGeometry& g) {
+  if (dw.numel() == 0) return;
+  Plan p = makePlan(g);
+  Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
+  const Entry& e = prepare(ConvOp::BackwardFilter, p, x.dtype(), x.device(), xin.raw(), nullptr, dy.raw());
+  const Descriptors& d = *e.d;
+  const Algo& a = e.a;
+  Tensor ws = scratch(a.workspace, x.device());
+  Scalar one(1.0), b(beta);
+  KAON_CUDNN_CHECK(cudnnConvolutionBackwardFilter(kaon::cuda::context(x.device().index).cudnn, one.get(x.dtype()), d.x,
+                                                  xin.raw(), d.y, dy.raw(), d.conv,
+                                                  static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws.raw(),
+                                                  a.workspace, b.get(x.dtype()), d.w, dw.raw()));
+}
+
+}  // namespace kaon::ops::cudak

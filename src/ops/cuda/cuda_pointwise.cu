@@ -1,0 +1,317 @@
+// Element-wise kernels, bias, softmax, reductions and zero padding (compute stream of the caller).
+#include <cstdint>
+#include <type_traits>
+
+#include "cuda_common.cuh"
+#include "cuda_launch.hpp"
+
+namespace kaon::ops::cuda {
+namespace {
+
+__device__ inline double activate(Activation kind, double alpha, double x) {
+  switch (kind) {
+    case Activation::Identity: return x;
+    case Activation::Relu: return x > 0 ? x : 0.0;
+    case Activation::LeakyRelu: return x > 0 ? x : alpha * x;
+    case Activation::Sigmoid: return 1.0 / (1.0 + exp(-x));
+    case Activation::Tanh: return tanh(x);
+    case Activation::Elu: return x > 0 ? x : alpha * (exp(x) - 1.0);
+  }
+  return 0;
+}
+
+__device__ inline float activate(Activation kind, float alpha, float x) {
+  switch (kind) {
+    case Activation::Identity: return x;
+    case Activation::Relu: return x > 0 ? x : 0.0f;
+    case Activation::LeakyRelu: return x > 0 ? x : alpha * x;
+    case Activation::Sigmoid: return 1.0f / (1.0f + expf(-x));
+    case Activation::Tanh: return tanhf(x);
+    case Activation::Elu: return x > 0 ? x : alpha * expm1f(x);
+  }
+  return 0;
+}
+
+template <class T>
+__device__ inline T derivative(Activation kind, T alpha, T x) {
+  switch (kind) {
+    case Activation::Identity: return T(1);
+    case Activation::Relu: return x > 0 ? T(1) : T(0);
+    case Activation::LeakyRelu: return x > 0 ? T(1) : alpha;
+    case Activation::Sigmoid: {
+      T s = activate(Activation::Sigmoid, alpha, x);
+      return s * (T(1) - s);
+    }
+    case Activation::Tanh: {
+      T t = activate(Activation::Tanh, alpha, x);
+      return T(1) - t * t;
+    }
+    case Activation::Elu: return x > 0 ? T(1) : alpha * exp(x);
+  }
+  return T(0);
+}
+
+template <class T>
+__global__ void biasAddKernel(T* y, const T* b, std::int64_t C, std::int64_t inner, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) y[i] += b[(i / inner) % C];
+}
+
+// One block per channel.
+template <class T>
+__global__ void biasBackwardKernel(const T* dy, T* db, double beta, std::int64_t N, std::int64_t C, std::int64_t inner) {
+  std::int64_t c = blockIdx.x;
+  double acc = 0;
+  for (std::int64_t k = threadIdx.x; k < N * inner; k += blockDim.x) {
+    std::int64_t n = k / inner, i = k % inner;
+    acc += dy[(n * C + c) * inner + i];
+  }
+  acc = blockSum(acc);
+  if (threadIdx.x == 0) db[c] = static_cast<T>(acc + (beta == 0.0 ? 0.0 : beta * db[c]));
+}
+
+template <class T>
+__global__ void activationForwardKernel(Activation kind, T alpha, const T* x, T* y, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) y[i] = activate(kind, alpha, x[i]);
+}
+
+// FP32 fast paths: 128-bit loads and stores (4 floats per thread) when sizes and alignment allow.
+__global__ void activationForwardVec4Kernel(Activation kind, float alpha, const float4* x, float4* y, std::int64_t n4) {
+  KAON_GRID_STRIDE(i, n4) {
+    float4 v = x[i];
+    v.x = activate(kind, alpha, v.x), v.y = activate(kind, alpha, v.y);
+    v.z = activate(kind, alpha, v.z), v.w = activate(kind, alpha, v.w);
+    y[i] = v;
+  }
+}
+
+// inner % 4 == 0: the four floats of a vector share one channel.
+__global__ void biasAddVec4Kernel(float4* y, const float* b, std::int64_t C, std::int64_t inner4, std::int64_t n4) {
+  KAON_GRID_STRIDE(i, n4) {
+    float bc = b[(i / inner4) % C];
+    float4 v = y[i];
+    v.x += bc, v.y += bc, v.z += bc, v.w += bc;
+    y[i] = v;
+  }
+}
+
+inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+template <class T>
+__global__ void activationBackwardKernel(Activation kind, T alpha, const T* x, const T* dy, T* dx, T beta,
+                                         std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) {
+    T d = derivative(kind, alpha, x[i]) * dy[i];
+    dx[i] = beta == T(0) ? d : d + beta * dx[i];
+  }
+}
+
+// One thread per (n, inner) position, looping over C.
+template <class T>
+__global__ void softmaxForwardKernel(const T* x, T* y, std::int64_t N, std::int64_t C, std::int64_t inner) {
+  KAON_GRID_STRIDE(k, N * inner) {
+    std::int64_t n = k / inner, i = k % inner;
+    const T* xp = x + n * C * inner + i;
+    T* yp = y + n * C * inner + i;
+    double mx = -INFINITY, total = 0;
+    for (std::int64_t c = 0; c < C; ++c) mx = fmax(mx, static_cast<double>(xp[c * inner]));
+    for (std::int64_t c = 0; c < C; ++c) total += exp(static_cast<double>(xp[c * inner]) - mx);
+    for (std::int64_t c = 0; c < C; ++c) yp[c * inner] = static_cast<T>(exp(static_cast<double>(xp[c * inner]) - mx) / total);
+  }
+}
+
+template <class T>
+__global__ void softmaxBackwardKernel(const T* y, const T* dy, T* dx, double beta, std::int64_t N, std::int64_t C,
+                                      std::int64_t inner) {
+  KAON_GRID_STRIDE(k, N * inner) {
+    std::int64_t base = (k / inner) * C * inner + k % inner;
+    double dot = 0;
+    for (std::int64_t c = 0; c < C; ++c) dot += static_cast<double>(y[base + c * inner]) * dy[base + c * inner];
+    for (std::int64_t c = 0; c < C; ++c) {
+      std::int64_t at = base + c * inner;
+      double v = y[at] * (dy[at] - dot);
+      dx[at] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[at]);
+    }
+  }
+}
+
+// inner == 1 (classifier logits [N, C]): one block per row, coalesced over C.
+template <class T>
+__global__ void softmaxRowsForwardKernel(const T* x, T* y, std::int64_t C) {
+  const T* xr = x + blockIdx.x * C;
+  T* yr = y + blockIdx.x * C;
+  double mx = -INFINITY;
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) mx = fmax(mx, static_cast<double>(xr[c]));
+  mx = blockMax(mx);
+  double total = 0;
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) total += exp(static_cast<double>(xr[c]) - mx);
+  total = blockSum(total);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = static_cast<T>(exp(static_cast<double>(xr[c]) - mx) / total);
+}
+
+template <class T>
+__global__ void softmaxRowsBackwardKernel(const T* y, const T* dy, T* dx, double beta, std::int64_t C) {
+  const std::int64_t base = blockIdx.x * C;
+  double dot = 0;
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) dot += static_cast<double>(y[base + c]) * dy[base + c];
+  dot = blockSum(dot);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+    double v = y[base + c] * (dy[base + c] - dot);
+    dx[base + c] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[base + c]);
+  }
+}
+
+template <class T>
+__global__ void axpbyKernel(T alpha, const T* a, T beta, const T* b, T* out, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) out[i] = alpha * a[i] + beta * b[i];
+}
+
+template <class T>
+__global__ void mulKernel(const T* a, const T* b, T* out, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) out[i] = a[i] * b[i];
+}
+
+template <class T>
+__global__ void partialSumKernel(const T* x, std::int64_t n, bool squares, double* partials) {
+  double acc = 0;
+  KAON_GRID_STRIDE(i, n) {
+    double v = x[i];
+    acc += squares ? v * v : v;
+  }
+  acc = blockSum(acc);
+  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+}
+
+__global__ void finalSumKernel(const double* partials, int count, double* result) {
+  double acc = 0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
+  acc = blockSum(acc);
+  if (threadIdx.x == 0) *result = acc;
+}
+
+struct PadDims {
+  std::int64_t in[3], out[3];
+  int before[3];
+};
+
+// One thread per output element of y [planes, out]: zero or the matching input.
+template <class T>
+__global__ void padForwardKernel(const T* x, T* y, PadDims d, std::int64_t n) {
+  KAON_GRID_STRIDE(k, n) {
+    std::int64_t ox = k % d.out[2], oy = k / d.out[2] % d.out[1], oz = k / (d.out[2] * d.out[1]) % d.out[0];
+    std::int64_t p = k / (d.out[0] * d.out[1] * d.out[2]);
+    std::int64_t ix = ox - d.before[2], iy = oy - d.before[1], iz = oz - d.before[0];
+    bool inside = ix >= 0 && ix < d.in[2] && iy >= 0 && iy < d.in[1] && iz >= 0 && iz < d.in[0];
+    y[k] = inside ? x[((p * d.in[0] + iz) * d.in[1] + iy) * d.in[2] + ix] : T(0);
+  }
+}
+
+// One thread per element of dx [planes, in].
+template <class T>
+__global__ void padBackwardKernel(const T* dy, T* dx, double beta, PadDims d, std::int64_t n) {
+  KAON_GRID_STRIDE(k, n) {
+    std::int64_t ix = k % d.in[2], iy = k / d.in[2] % d.in[1], iz = k / (d.in[2] * d.in[1]) % d.in[0];
+    std::int64_t p = k / (d.in[0] * d.in[1] * d.in[2]);
+    T v = dy[((p * d.out[0] + iz + d.before[0]) * d.out[1] + iy + d.before[1]) * d.out[2] + ix + d.before[2]];
+    dx[k] = beta == 0.0 ? v : static_cast<T>(v + beta * dx[k]);
+  }
+}
+
+PadDims padDims(const Geom3& g, const int before[3]) {
+  PadDims d{};
+  for (int a = 0; a < 3; ++a) d.in[a] = g.in[a], d.out[a] = g.out[a], d.before[a] = before[a];
+  return d;
+}
+
+}  // namespace
+
+template <class T>
+void biasAdd(T* y, const T* b, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  i64 n = N * C * inner;
+  if (n == 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if (inner % 4 == 0 && aligned16(y)) {
+      biasAddVec4Kernel<<<gridFor(n / 4), kThreads, 0, s>>>(reinterpret_cast<float4*>(y), b, C, inner / 4, n / 4);
+      return;
+    }
+  }
+  biasAddKernel<<<gridFor(n), kThreads, 0, s>>>(y, b, C, inner, n);
+}
+template <class T>
+void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  if (C > 0) biasBackwardKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(dy, db, beta, N, C, inner);
+}
+template <class T>
+void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, cudaStream_t s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (n % 4 == 0 && aligned16(x) && aligned16(y)) {
+      activationForwardVec4Kernel<<<gridFor(n / 4), kThreads, 0, s>>>(kind, static_cast<float>(alpha),
+                                                                      reinterpret_cast<const float4*>(x),
+                                                                      reinterpret_cast<float4*>(y), n / 4);
+      return;
+    }
+  }
+  activationForwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<T>(alpha), x, y, n);
+}
+template <class T>
+void activationBackward(Activation kind, double alpha, const T* x, const T* dy, T* dx, double beta, i64 n,
+                        cudaStream_t s) {
+  activationBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<T>(alpha), x, dy, dx,
+                                                            static_cast<T>(beta), n);
+}
+template <class T>
+void softmaxForward(const T* x, T* y, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  if (N == 0) return;
+  if (inner == 1 && N <= 2147483647LL)
+    softmaxRowsForwardKernel<<<static_cast<unsigned>(N), kThreads, 0, s>>>(x, y, C);
+  else
+    softmaxForwardKernel<<<gridFor(N * inner), kThreads, 0, s>>>(x, y, N, C, inner);
+}
+template <class T>
+void softmaxBackward(const T* y, const T* dy, T* dx, double beta, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  if (N == 0) return;
+  if (inner == 1 && N <= 2147483647LL)
+    softmaxRowsBackwardKernel<<<static_cast<unsigned>(N), kThreads, 0, s>>>(y, dy, dx, beta, C);
+  else
+    softmaxBackwardKernel<<<gridFor(N * inner), kThreads, 0, s>>>(y, dy, dx, beta, N, C, inner);
+}
+template <class T>
+void axpby(double alpha, const T* a, double beta, const T* b, T* out, i64 n, cudaStream_t s) {
+  axpbyKernel<<<gridFor(n), kThreads, 0, s>>>(static_cast<T>(alpha), a, static_cast<T>(beta), b, out, n);
+}
+template <class T>
+void mul(const T* a, const T* b, T* out, i64 n, cudaStream_t s) {
+  mulKernel<<<gridFor(n), kThreads, 0, s>>>(a, b, out, n);
+}
+template <class T>
+void reduceSum(const T* x, i64 n, bool squares, double* scratch, double* result, cudaStream_t s) {
+  partialSumKernel<<<kReduceBlocks, kThreads, 0, s>>>(x, n, squares, scratch);
+  finalSumKernel<<<1, kThreads, 0, s>>>(scratch, kReduceBlocks, result);
+}
+template <class T>
+void padForward(const T* x, T* y, const Geom3& g, const int before[3], cudaStream_t s) {
+  i64 n = g.planes * g.out[0] * g.out[1] * g.out[2];
+  padForwardKernel<<<gridFor(n), kThreads, 0, s>>>(x, y, padDims(g, before), n);
+}
+template <class T>
+void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int before[3], cudaStream_t s) {
+  i64 n = g.planes * g.in[0] * g.in[1] * g.in[2];
+  padBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, padDims(g, before), n);
+}
+
+#define KAON_INSTANTIATE(T)                                                                              \
+  template void biasAdd<T>(T*, const T*, i64, i64, i64, cudaStream_t);                                   \
+  template void biasBackward<T>(const T*, T*, double, i64, i64, i64, cudaStream_t);                      \
+  template void activationForward<T>(Activation, double, const T*, T*, i64, cudaStream_t);               \
+  template void activationBackward<T>(Activation, double, const T*, const T*, T*, double, i64, cudaStream_t); \
+  template void softmaxForward<T>(const T*, T*, i64, i64, i64, cudaStream_t);                            \
+  template void softmaxBackward<T>(const T*, const T*, T*, double, i64, i64, i64, cudaStream_t);         \
+  template void axpby<T>(double, const T*, double, const T*, T*, i64, cudaStream_t);                     \
+  template void mul<T>(const T*, const T*, T*, i64, cudaStream_t);                                       \
+  template void reduceSum<T>(const T*, i64, bool, double*, double*, cudaStream_t);                       \
+  template void padForward<T>(const T*, T*, const Geom3&, const int*, cudaStream_t);                     \
+  template void padBackward<T>(const T*, T*, double, const Geom3&, const int*, cudaStream_t);
+KAON_INSTANTIATE(float)
+KAON_INSTANTIATE(double)
+#undef KAON_INSTANTIATE
+
+}  // namespace kaon::ops::cuda
