@@ -83,7 +83,7 @@ TEST(GpuLayout, BatchNormTrainingMatchesHostFormulas) {
   Tensor smG = Tensor::empty(Shape{C}, DType::Float64, gpu()), siG = Tensor::empty(Shape{C}, DType::Float64, gpu());
   cudaTable().batchNormForward(true, momentum, eps, xG, toGpu(gamma), toGpu(beta), rmG, rvG, yG, smG, siG);
   Tensor dxG = Tensor::empty(x.shape(), DType::Float64, gpu()), dgG = toGpu(dg0), dbG = toGpu(db0);
-  cudaTable().batchNormBackward(xG, toGpu(dy), toGpu(gamma), smG, siG, dxG, dgG, dbG, 1.0);
+  cudaTable().batchNormBackward(true, xG, toGpu(dy), toGpu(gamma), smG, siG, dxG, dgG, dbG, 1.0);
   Tensor y = toCpu(yG), dx = toCpu(dxG);
   const double M = N * S;
   for (std::int64_t c = 0; c < C; ++c) {

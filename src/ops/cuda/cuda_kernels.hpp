@@ -33,7 +33,7 @@ void copyFromAxis(const Tensor& src, const Tensor& dst, int axis, std::int64_t o
 void batchNormForward(bool training, double momentum, double eps, const Tensor& x, const Tensor& gamma,
                       const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar, const Tensor& y,
                       const Tensor& saveMean, const Tensor& saveInvStd);
-void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
                        const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
                        double betaAcc);
 

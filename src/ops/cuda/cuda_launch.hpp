@@ -100,7 +100,7 @@ void batchNormForward(bool training, double momentum, double eps, const T* x, co
                       T* runningMean, T* runningVar, T* y, T* saveMean, T* saveInvStd, i64 N, i64 C, i64 inner,
                       cudaStream_t s);
 template <class T>
-void batchNormBackward(const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd, T* dx,
+void batchNormBackward(bool training, const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd, T* dx,
                        T* dgamma, T* dbeta, double betaAcc, i64 N, i64 C, i64 inner, cudaStream_t s);
 
 }  // namespace kaon::ops::cuda

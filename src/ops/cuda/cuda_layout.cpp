@@ -90,14 +90,15 @@ void batchNormForward(bool training, double momentum, double eps, const Tensor& 
   });
 }
 
-void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
                        const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
                        double betaAcc) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
   dispatch("batch_norm backward", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::batchNormBackward<T>(x.data<T>(), dy.data<T>(), ptr<T>(gamma), saveMean.data<T>(), saveInvStd.data<T>(),
-                               dx.data<T>(), ptr<T>(dgamma), ptr<T>(dbeta), betaAcc, N, C, inner, streamOf(x));
+    cuda::batchNormBackward<T>(training, x.data<T>(), dy.data<T>(), ptr<T>(gamma), saveMean.data<T>(),
+                               saveInvStd.data<T>(), ptr<T>(dx), ptr<T>(dgamma), ptr<T>(dbeta), betaAcc, N, C, inner,
+                               streamOf(x));
   });
 }
 

@@ -85,13 +85,18 @@ __global__ void batchNormForwardKernel(bool training, double momentum, double ep
   } else {
     mean = runningMean[c];
     invStd = 1.0 / sqrt(static_cast<double>(runningVar[c]) + eps);
+    // Saved like in training, so backward after an eval-mode forward has its constants.
+    if (threadIdx.x == 0) {
+      if (saveMean) saveMean[c] = static_cast<T>(mean);
+      if (saveInvStd) saveInvStd[c] = static_cast<T>(invStd);
+    }
   }
   const double g = gamma ? static_cast<double>(gamma[c]) : 1.0, b = beta ? static_cast<double>(beta[c]) : 0.0;
   for (std::int64_t k = threadIdx.x; k < M; k += blockDim.x) y[at(k)] = static_cast<T>(g * (x[at(k)] - mean) * invStd + b);
 }
 
 template <class T>
-__global__ void batchNormBackwardKernel(const T* x, const T* dy, const T* gamma, const T* saveMean,
+__global__ void batchNormBackwardKernel(bool training, const T* x, const T* dy, const T* gamma, const T* saveMean,
                                         const T* saveInvStd, T* dx, T* dgamma, T* dbeta, double betaAcc,
                                         std::int64_t N, std::int64_t C, std::int64_t inner) {
   const std::int64_t c = blockIdx.x, M = N * inner;
@@ -106,9 +111,11 @@ __global__ void batchNormBackwardKernel(const T* x, const T* dy, const T* gamma,
   sdy = blockSum(sdy);
   sdyx = blockSum(sdyx);
   const double scale = g * invStd / static_cast<double>(M);
-  for (std::int64_t k = threadIdx.x; k < M; k += blockDim.x) {
+  // Training: the batch statistics depend on x; eval: they are constants, dx = g * invStd * dy.
+  for (std::int64_t k = threadIdx.x; dx && k < M; k += blockDim.x) {
     double xhat = (x[at(k)] - mean) * invStd;
-    dx[at(k)] = static_cast<T>(scale * (static_cast<double>(M) * dy[at(k)] - sdy - xhat * sdyx));
+    dx[at(k)] = training ? static_cast<T>(scale * (static_cast<double>(M) * dy[at(k)] - sdy - xhat * sdyx))
+                         : static_cast<T>(g * invStd * dy[at(k)]);
   }
   if (threadIdx.x == 0) {
     if (dgamma) dgamma[c] = static_cast<T>(sdyx + (betaAcc == 0.0 ? 0.0 : betaAcc * dgamma[c]));
@@ -155,10 +162,10 @@ void batchNormForward(bool training, double momentum, double eps, const T* x, co
                                                                          saveInvStd, N, C, inner);
 }
 template <class T>
-void batchNormBackward(const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd, T* dx,
-                       T* dgamma, T* dbeta, double betaAcc, i64 N, i64 C, i64 inner, cudaStream_t s) {
+void batchNormBackward(bool training, const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd,
+                       T* dx, T* dgamma, T* dbeta, double betaAcc, i64 N, i64 C, i64 inner, cudaStream_t s) {
   if (C > 0 && N * inner > 0)
-    batchNormBackwardKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(x, dy, gamma, saveMean, saveInvStd, dx,
+    batchNormBackwardKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(training, x, dy, gamma, saveMean, saveInvStd, dx,
                                                                           dgamma, dbeta, betaAcc, N, C, inner);
 }
 
@@ -169,8 +176,8 @@ void batchNormBackward(const T* x, const T* dy, const T* gamma, const T* saveMea
   template void copyFromAxis<T>(const T*, T*, i64, i64, i64, i64, i64, double, cudaStream_t);                     \
   template void batchNormForward<T>(bool, double, double, const T*, const T*, const T*, T*, T*, T*, T*, T*, i64, \
                                     i64, i64, cudaStream_t);                                                      \
-  template void batchNormBackward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, double, i64,   \
-                                     i64, i64, cudaStream_t);
+  template void batchNormBackward<T>(bool, const T*, const T*, const T*, const T*, const T*, T*, T*, T*, double,    \
+                                     i64, i64, i64, cudaStream_t);
 KAON_INSTANTIATE(float)
 KAON_INSTANTIATE(double)
 #undef KAON_INSTANTIATE
