@@ -84,6 +84,8 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     t.checkpointDir = ck->get<std::string>("dir");
     t.checkpointEveryEpochs = ck->getOr<int>("every_epochs", 1);
     t.checkpointEverySteps = ck->getOr<long long>("every_steps", 0);
+    t.checkpointEveryMinutes = ck->getOr<double>("every_minutes", 0.0);
+    if (t.checkpointEveryMinutes < 0) ck->failKey("every_minutes", "must be >= 0");
     if (t.checkpointEveryEpochs < 0) ck->failKey("every_epochs", "must be >= 0");
     if (t.checkpointEverySteps < 0) ck->failKey("every_steps", "must be >= 0");
     rc.resume = ck->getOr<std::string>("resume", "auto");

@@ -44,6 +44,7 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     f.writeAttribute("epoch", progress.epoch);
     f.writeAttribute("step_in_epoch", progress.stepInEpoch);
     f.writeAttribute("global_step", progress.globalStep);
+    f.writeAttribute("ranks", progress.ranks);
     f.writeAttribute("forward_step", static_cast<std::int64_t>(model.forwardStep()));
     f.writeAttribute("optimizer", std::string(optimizer.name()));
     f.writeAttribute("optimizer_steps", static_cast<std::int64_t>(optimizer.stepCount()));
@@ -93,6 +94,7 @@ TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim
   progress.epoch = f.readIntAttribute("epoch");
   progress.stepInEpoch = f.readIntAttribute("step_in_epoch");
   progress.globalStep = f.readIntAttribute("global_step");
+  progress.ranks = f.hasAttribute("ranks") ? f.readIntAttribute("ranks") : 1;
   return progress;
 }
 

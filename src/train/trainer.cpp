@@ -25,6 +25,7 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     ownedComm_ = comm::makeLocalCommunicator();
     comm_ = ownedComm_.get();
   }
+  progress_.ranks = comm_->size();
   if (!options_.timelinePath.empty()) timeline_ = std::make_unique<Timeline>(comm_->rank());
   KAON_CHECK(model_.built(), "trainer: the model must be built");
   KAON_CHECK(options_.epochs >= 1, "trainer.epochs must be >= 1, got {}", options_.epochs);
@@ -87,12 +88,14 @@ void Trainer::checkRanksAgree() {
   }
 }
 
-bool Trainer::stopAgreed() {
-  // A signal may reach only some ranks (or reach them at different steps): agree first, so
-  // every rank checkpoints at the same step.
-  double stop = StopSignals::requested() ? 1.0 : 0.0;
-  if (comm_->size() > 1) stop = comm_->allreduce({stop}, comm::ReduceOp::Max)[0];
-  return stop > 0;
+std::pair<bool, bool> Trainer::agreeOnStopAndCheckpoint() {
+  // A signal may reach only some ranks (or reach them at different steps), and clocks differ:
+  // agree first, so every rank stops or checkpoints at the same step.
+  double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - lastCheckpoint_).count() / 60;
+  std::vector<double> flags{StopSignals::requested() ? 1.0 : 0.0,
+                            options_.checkpointEveryMinutes > 0 && minutes >= options_.checkpointEveryMinutes ? 1.0 : 0.0};
+  if (comm_->size() > 1) flags = comm_->allreduce(flags, comm::ReduceOp::Max);
+  return {flags[0] > 0, flags[1] > 0};
 }
 
 void Trainer::elasticAverage() {
@@ -132,6 +135,7 @@ std::string Trainer::checkpointPath() const {
 
 void Trainer::writeCheckpoint() {
   if (options_.checkpointDir.empty()) return;
+  lastCheckpoint_ = std::chrono::steady_clock::now();
   synchroniseBuffers();
   if (comm_->rank() == 0)
     saveCheckpoint(checkpointPath(), model_, optimizer_, progress_, options_.configText,
@@ -142,6 +146,12 @@ void Trainer::writeCheckpoint() {
 void Trainer::resumeFrom(const std::string& path) {
   progress_ = loadCheckpoint(path, model_, optimizer_,
                              center_.defined() ? NamedTensors{{"center", center_}} : NamedTensors{});
+  std::int64_t savedRanks = progress_.ranks;
+  progress_.ranks = comm_->size();
+  if (savedRanks != comm_->size() && comm_->rank() == 0)
+    spdlog::warn("{} was written by {} rank(s), this run has {}: strong scaling continues with the same global "
+                 "batches; weak scaling changes the global batch and the learning-rate scaling from here on",
+                 path, savedRanks, comm_->size());
   if (comm_->rank() == 0)
     spdlog::info("resumed from {}: epoch {}, step {} of the epoch, {} steps in total", path, progress_.epoch,
                progress_.stepInEpoch, progress_.globalStep);
@@ -310,9 +320,11 @@ std::vector<EpochResult> Trainer::fit() {
       progress_.stepInEpoch = s + 1;
       progress.update(s + 1, loss);
       if (options_.afterStep) options_.afterStep(progress_.globalStep);
-      if (options_.checkpointEverySteps > 0 && progress_.globalStep % options_.checkpointEverySteps == 0)
+      auto [stop, timedCheckpoint] = agreeOnStopAndCheckpoint();
+      if (timedCheckpoint ||
+          (options_.checkpointEverySteps > 0 && progress_.globalStep % options_.checkpointEverySteps == 0))
         writeCheckpoint();
-      if (stopAgreed()) {
+      if (stop) {
         progress.finish();
         writeCheckpoint();
         interrupted_ = true;

@@ -1,7 +1,7 @@
 #pragma once
 // Checkpoints: everything needed to continue a run exactly, in one HDF5 file readable by
 // h5py. Layout (format 1):
-//   /                 attrs: kaon_format=1, epoch, step_in_epoch, global_step, forward_step,
+//   /                 attrs: kaon_format=1, epoch, step_in_epoch, global_step, ranks, forward_step,
 //                            optimizer, optimizer_steps, config (the effective YAML)
 //   /model/<layer>/<param>        parameters, named and shaped as in the model
 //   /buffers/<layer>/<buffer>     non-trainable state (batch-norm running statistics)
@@ -21,6 +21,7 @@ struct TrainingProgress {
   std::int64_t epoch = 0;        // completed epochs
   std::int64_t stepInEpoch = 0;  // batches done in the current (incomplete) epoch
   std::int64_t globalStep = 0;   // optimizer steps so far
+  std::int64_t ranks = 1;        // ranks of the run that wrote it (resuming with another count warns)
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;

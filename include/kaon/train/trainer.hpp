@@ -6,6 +6,7 @@
 // disjoint shard of every epoch's permutation, gradients are averaged by bucketed
 // non-blocking allreduce overlapping backward, parameters start equal (broadcast from rank
 // 0), metrics are reduced exactly (sums and counts), and rank 0 logs and checkpoints.
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,7 @@ struct TrainerOptions {
   std::string checkpointDir;  // empty: no checkpoints
   int checkpointEveryEpochs = 1;
   std::int64_t checkpointEverySteps = 0;  // 0: only at epoch ends
+  double checkpointEveryMinutes = 0;      // also by wall time (0: off); ranks agree on when
   std::string configText;  // stored in checkpoints; ranks must agree on it
   std::size_t bucketBytes = 25u << 20;  // gradient allreduce bucket size
   // Multi-rank runs: abort the whole job when this rank reports no progress for this long
@@ -102,7 +104,8 @@ class Trainer {
   void checkRanksAgree();
   void synchroniseBuffers();
   void writeCheckpoint();
-  bool stopAgreed();
+  // Whether to stop (a signal arrived) and whether a timed checkpoint is due, agreed by all ranks.
+  std::pair<bool, bool> agreeOnStopAndCheckpoint();
   void elasticAverage();
   std::vector<std::int64_t> epochOrder(const data::ShardedSampler& sampler, std::int64_t epoch) const;
   StepResult reproducibleStep(const data::Batch& batch, std::int64_t globalStep);
@@ -120,6 +123,7 @@ class Trainer {
   std::unique_ptr<class Watchdog> watchdog_;
   bool interrupted_ = false;
   StepTimes times_;
+  std::chrono::steady_clock::time_point lastCheckpoint_ = std::chrono::steady_clock::now();
   std::unique_ptr<Timeline> timeline_;
   Tensor center_, elasticDiff_;  // synchronous EASGD state
   Tensor microGrads_, allMicroGrads_;  // reproducible mode: [local micro, P] and [all micro, P]
