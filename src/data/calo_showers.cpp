@@ -67,7 +67,7 @@ Lateral lateralAt(double tau, double energy, double z) {
   const double lnE = std::log(energy);
   const double z1 = 0.0251 + 0.00319 * lnE, z2 = 0.1162 - 0.000381 * z;
   const double k1 = 0.659 - 0.00309 * z, k2 = 0.645, k3 = -2.59, k4 = 0.3585 + 0.0421 * lnE;
-  const double p1 = 0.2632 - 0.00094 * z, p2 = 0.401 + 0.00187 * z, p3 = 1.313 - 0.0686 * lnE;
+  const double p1 = 2.632 - 0.00094 * z, p2 = 0.401 + 0.00187 * z, p3 = 1.313 - 0.0686 * lnE;
   const double u = (p2 - tau) / p3;
   return {z1 + z2 * tau, k1 * (std::exp(k3 * (tau - k2)) + std::exp(k4 * (tau - k2))),
           std::clamp(p1 * std::exp(u - std::exp(u)), 0.0, 1.0)};

@@ -3,6 +3,7 @@
 #include "kaon/data/hdf5_dataset.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -26,7 +27,12 @@ struct Field {
   std::size_t slot;   // index into Batch::inputs / targets
   Shape shape;        // per sample, as presented
   std::int64_t channels = 1, spatial = 1;  // channels-last transpose: stored [spatial, channels]
-  std::string name() const { return role == Role::ClassLabel ? "class label" : "'" + spec.dataset + "'"; }
+  std::string name() const {
+    if (role == Role::ClassLabel) return "class labels";
+    const char* what = role == Role::Weight ? "weights" : role == Role::Input ? (slot == 0 ? "features" : "extra input")
+                                                                              : (slot == 0 ? "labels" : "extra target");
+    return std::string(what) + " '" + spec.dataset + "'";
+  }
 };
 
 struct FileEntry {
@@ -127,7 +133,16 @@ struct Hdf5Dataset::Impl {
     std::vector<std::string> firstFile(fields.size());
     for (std::size_t fi = 0; fi < files.size(); ++fi) {
       FileEntry& entry = files[fi];
-      OpenFile of = openFile(fi);
+      OpenFile of;
+      try {
+        of = openFile(fi);
+      } catch (const Error& e) {
+        std::vector<std::string> names;
+        for (const Field& f : fields)
+          if (f.role != Role::ClassLabel) names.push_back(f.name());
+        throw Error(fmt::format("{} [data: reading {} from file {} of {}]", e.what(), fmt::join(names, ", "), fi + 1,
+                                files.size()));
+      }
       std::int64_t rows = -1;
       std::string rowsFrom;
       for (std::size_t k = 0; k < fields.size(); ++k) {

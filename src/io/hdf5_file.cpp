@@ -91,6 +91,7 @@ Hdf5File::Hdf5File(const std::string& path, Mode mode) : path_(path) {
   Hdf5Lock lock;
   silenceHdf5Errors();
   hid_t id;
+  Hdf5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);  // outlives H5Fopen: closing it clears the error stack
   if (mode != Mode::Truncate) {
     std::error_code ec;
     KAON_CHECK(std::filesystem::is_regular_file(path, ec), "{}: no such file", path);
@@ -99,8 +100,8 @@ Hdf5File::Hdf5File(const std::string& path, Mode mode) : path_(path) {
 #else
     htri_t isHdf5 = H5Fis_hdf5(path.c_str());
 #endif
-    if (isHdf5 <= 0) KAON_FAIL("{}: {} ({})", path, describeNonHdf5(path), hdf5ErrorStack());
-    Hdf5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    if (isHdf5 < 0) KAON_FAIL("{}: {} ({})", path, describeNonHdf5(path), hdf5ErrorStack());
+    if (isHdf5 == 0) KAON_FAIL("{}: {}", path, describeNonHdf5(path));
 #if (H5_VERSION_GE(1, 10, 7) && !H5_VERSION_GE(1, 12, 0)) || H5_VERSION_GE(1, 12, 1)
     // Parallel file systems often have flock disabled; a reader needs no lock to succeed.
     H5Pset_file_locking(fapl.get(), true, true);
