@@ -2,8 +2,8 @@
 // Batched row reads from one numeric HDF5 dataset [N, ...], converted to float32.
 //
 // A "row" is one sample: everything under the first axis. Rows are read by hyperslab, never
-// element by element: a set of sorted rows becomes one union of contiguous runs, read with a
-// single H5Dread (HDF5 then visits each chunk once per call). Any integer (8..64 bit, signed
+// element by element: sorted rows become contiguous runs, each read with one H5Dread of a
+// regular hyperslab (sorted, so a compressed chunk is decoded once per batch while cached). Any integer (8..64 bit, signed
 // or not), float16/32/64 and h5py's boolean enum convert to float32; float16 and enums are
 // converted here (HDF5 1.10 has no fast half-precision path). netCDF-4/CF packing
 // (`scale_factor`, `add_offset`) is applied, and `_FillValue`/`missing_value` become NaN.
@@ -52,7 +52,10 @@ class Hdf5RowReader {
   void readRange(std::int64_t begin, std::int64_t end, float* out) const;
 
  private:
-  void readSelection(hid_t fileSpace, std::int64_t nRows, float* out) const;
+  struct Block {
+    std::int64_t row, count, outRow;  // rows [row, row + count) of the file -> output rows from outRow
+  };
+  void readBlocks(const std::vector<Block>& blocks, std::int64_t nRows, float* out) const;
   void unpack(float* out, std::size_t n) const;
   [[noreturn]] void fail(const std::string& what) const;
 
