@@ -73,6 +73,22 @@ TEST(Loader, YieldsExactlyTheSynchronousBatches) {
   }
 }
 
+TEST(Loader, RanksTogetherSeeEverySampleExactlyOncePerEpoch) {
+  auto d = ramp(99);
+  for (int world : {1, 3}) {
+    std::vector<int> seen(99, 0);
+    for (int rank = 0; rank < world; ++rank) {
+      ShardedSampler sampler = shardedSamplerFor(*d, {true, 5, rank, world, RemainderPolicy::Drop});
+      Loader loader(*d, sampler.indices(1), {8, false, 2, 0});
+      while (const Batch* b = loader.next()) {
+        std::vector<float> x = b->inputs[0].toVector<float>();
+        for (std::size_t k = 0; k < x.size(); k += 2) ++seen[static_cast<std::size_t>(x[k])];  // column 0: the index
+      }
+    }
+    for (int i = 0; i < 99; ++i) ASSERT_EQ(seen[i], 1) << "sample " << i << " with " << world << " ranks";
+  }
+}
+
 TEST(Loader, WorkerErrorsReachTheConsumerWithContext) {
   auto d = ramp(100);
   std::vector<std::int64_t> order(100);
