@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -96,6 +97,7 @@ int run(int argc, char** argv) {
   double computeMs = 150;
   bool noDrop = false, keep = false;
   int repeat = 1;
+  std::vector<std::string> only;
   std::string model = std::string(KAON_SOURCE_DIR) + "/configs/jet_cnn.yaml";
   app.add_option("--dir", dir, "Where the test files are written");
   app.add_option("--samples", samples, "Jet images per file (3x64x64 float32, 48 KiB each)");
@@ -104,6 +106,7 @@ int run(int argc, char** argv) {
   app.add_option("--model", model, "Config whose model gives the training rate (empty: skip)");
   app.add_flag("--no-drop-caches", noDrop, "Do not drop the page cache before cold reads");
   app.add_flag("--keep", keep, "Keep the files");
+  app.add_option("--layouts", only, "Only these layouts (contiguous chunked64 gzip64 gzip8)");
   app.add_option("--repeat", repeat, "Runs per row; the best is reported (shared machines are noisy)");
   CLI11_PARSE(app, argc, argv);
 
@@ -129,6 +132,7 @@ int run(int argc, char** argv) {
   std::printf("(MB/s: decoded float32 for Kaon rows, file bytes for raw rows; vs raw: file bytes consumed per second\n"
               " relative to read(2) of the same file, cold)\n");
   for (const auto& l : layouts) {
+    if (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end()) continue;
     std::string path = dir + "/jets_" + l.name + ".h5";
     {
       data::SampleFile f(path, data::SampleFile::Mode::Create);

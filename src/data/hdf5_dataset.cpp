@@ -47,6 +47,18 @@ struct OpenFile {
   std::uint64_t lastUse = 0;
 };
 
+// NaN and Inf are the floats whose exponent bits are all ones; an integer OR-reduction the
+// compiler vectorises (a float reduction it may not reorder).
+bool allFinite(const float* v, std::int64_t n) {
+  std::uint32_t bad = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, v + i, sizeof bits);
+    bad |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+  }
+  return bad == 0;
+}
+
 Shape presentedShape(const FieldSpec& spec, std::vector<std::int64_t> stored, const std::string& where) {
   if (spec.scalarColumn) stored.erase(stored.begin());  // [1, rest...] -> [rest...]
   if (spec.channelsLast) {
@@ -338,6 +350,9 @@ void Hdf5Dataset::Impl::read(std::span<const std::int64_t> indices, Batch& out) 
     for (std::size_t k = begin; k < end; ++k)
       if (rows.empty() || rows.back() != items[k].row) rows.push_back(items[k].row);  // duplicates read once
     const OpenFile& of = readersFor(items[begin].file);
+    // Sequential case: unique rows whose batch positions follow each other need no staging.
+    bool direct = rows.size() == end - begin;
+    for (std::size_t j = begin + 1; direct && j < end; ++j) direct = items[j].pos == items[j - 1].pos + 1;
     for (std::size_t k = 0; k < fields.size(); ++k) {
       const Field& f = fields[k];
       float* d = dest(f).data<float>();
@@ -347,16 +362,25 @@ void Hdf5Dataset::Impl::read(std::span<const std::int64_t> indices, Batch& out) 
       }
       const io::Hdf5RowReader& r = *of.readers[k];
       const std::int64_t vpr = r.valuesPerRow();
+      auto checkFinite = [&](const float* v, std::int64_t row) {
+        if (r.mayHoldNonFinite() && !allFinite(v, vpr))
+          KAON_FAIL("{}: dataset '{}': sample at row {} holds NaN or Inf (set data.on_nan: skip to leave such samples "
+                    "out)",
+                    file.path, r.dataset(), row);
+      };
+      if (direct && !f.spec.channelsLast) {  // rows already in batch order: read in place
+        float* dst = d + items[begin].pos * vpr;
+        r.read(rows, dst);
+        for (std::size_t j = begin; j < end; ++j) checkFinite(dst + (j - begin) * vpr, items[j].row);
+        continue;
+      }
       staging.resize(static_cast<std::size_t>(vpr) * rows.size());
       r.read(rows, staging.data());
       std::size_t u = 0;
       for (std::size_t j = begin; j < end; ++j) {
         if (j > begin && items[j].row != items[j - 1].row) ++u;
         const float* src = staging.data() + u * vpr;
-        if (r.mayHoldNonFinite() && !std::all_of(src, src + vpr, [](float x) { return std::isfinite(x); }))
-          KAON_FAIL("{}: dataset '{}': sample at row {} holds NaN or Inf (set data.on_nan: skip to leave such samples "
-                    "out)",
-                    file.path, r.dataset(), items[j].row);
+        checkFinite(src, items[j].row);
         float* dst = d + items[j].pos * vpr;
         if (f.spec.channelsLast) {
           for (std::int64_t s = 0; s < f.spatial; ++s)
