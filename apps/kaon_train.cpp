@@ -50,7 +50,8 @@ int run(int argc, char** argv) {
   kaon::config::ConfigNode optimizerNode(rc.optimizer, "optimizer", rc.path);
   kaon::optim::OptimizerSetup opt = kaon::optim::optimizerFromConfig(optimizerNode);
   kaon::config::ConfigNode dataNode(rc.data, "data", rc.path);
-  kaon::data::DatasetSplit data = kaon::data::datasetsFromConfig(dataNode, rc.seed);
+  kaon::data::DatasetSplit data = kaon::data::datasetsFromConfig(dataNode, {rc.seed, rc.trainer.checkpointDir});
+  rc.trainer.prefetch = data.prefetch;
 
   rc.trainer.clipNorm = opt.clipNorm;
   rc.trainer.configText = rc.text;

@@ -8,7 +8,7 @@ packages=(
   libeigen3-dev libhdf5-dev libopenmpi-dev openmpi-bin
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy python3-h5py
+  python3 python3-numpy python3-h5py python3-netcdf4
 )
 
 missing=()

@@ -1,10 +1,19 @@
+// data: section -> datasets. Source-specific keys live in hdf5_config.cpp and
+// synthetic_config.cpp; this file handles what every source shares (validation, caching,
+// normalisation, prefetch) and checks every key before any slow work starts.
 #include "kaon/data/data_config.hpp"
 
-#include <cmath>
+#include <spdlog/spdlog.h>
 
+#include <cmath>
+#include <filesystem>
+
+#include "config_parts.hpp"
+#include "kaon/data/hdf5_dataset.hpp"
 #include "kaon/data/in_memory_dataset.hpp"
-#include "kaon/data/jet_images.hpp"
+#include "kaon/data/normalise.hpp"
 #include "kaon/data/sampler.hpp"
+#include "kaon/data/storage.hpp"
 
 namespace kaon::data {
 namespace {
@@ -18,25 +27,6 @@ class OwningSubset : public SubsetDataset {
  private:
   std::shared_ptr<Dataset> owner_;
 };
-
-JetImageOptions syntheticOptions(config::ConfigNode& node, std::uint64_t seed) {
-  node.getChoice("generator", {"jet_images"});
-  JetImageOptions o;
-  o.samples = node.get<long long>("samples");
-  if (o.samples < 2) node.failKey("samples", "must be >= 2");
-  o.pixels = node.getOr<int>("pixels", 64);
-  o.channels = node.getOr<int>("channels", 3);
-  if (o.channels != 1 && o.channels != 3) node.failKey("channels", "must be 1 or 3");
-  o.signalFraction = node.getOr<double>("signal_fraction", 0.5);
-  o.seed = static_cast<std::uint64_t>(node.getOr<long long>("seed", static_cast<long long>(seed)));
-  return o;
-}
-
-std::shared_ptr<Dataset> makeSynthetic(const JetImageOptions& o) {
-  JetImages jets = generateJetImages(o);
-  return std::make_shared<InMemoryDataset>(std::vector<Tensor>{jets.images}, std::vector<Tensor>{jets.labels}, Tensor(),
-                                           "synthetic jet_images (" + std::to_string(o.samples) + " samples)");
-}
 
 }  // namespace
 
@@ -53,13 +43,66 @@ DatasetSplit splitDataset(std::shared_ptr<Dataset> base, double fraction, std::u
 }
 
 DatasetSplit datasetsFromConfig(config::ConfigNode& node, std::uint64_t seed) {
+  return datasetsFromConfig(node, DataContext{seed, ""});
+}
+
+DatasetSplit datasetsFromConfig(config::ConfigNode& node, const DataContext& context) {
   std::string source = node.getChoice("source", {"synthetic", "hdf5"});
   double fraction = node.getOr<double>("validation_fraction", 0.0);
   if (fraction < 0 || fraction >= 1) node.failKey("validation_fraction", "must be in [0, 1)");
-  if (source == "hdf5") throw NotImplemented("data.source: hdf5 (the HDF5 reader is the data-pipeline issue)");
-  JetImageOptions options = syntheticOptions(node, seed);
-  node.finish();  // every key checked before the (possibly slow) generation starts
-  return splitDataset(makeSynthetic(options), fraction, seed);
+  NormaliseMode normalise = normaliseModeFromName(node.getChoice("normalise", {"none", "max", "standard"}, "none"));
+  std::string statsFile = node.getOr<std::string>("normalisation_file", "");
+  if (!statsFile.empty() && normalise == NormaliseMode::None)
+    node.failKey("normalisation_file", "is set but data.normalise is none");
+  if (statsFile.empty() && normalise != NormaliseMode::None && !context.runDir.empty())
+    statsFile = (std::filesystem::path(context.runDir) / "normalisation.h5").string();
+  bool cache = node.getChoice("cache", {"none", "memory"}, "none") == "memory";
+  DatasetSplit split;
+  split.prefetch = node.getOr<int>("prefetch", 2);
+  if (split.prefetch < 0) node.failKey("prefetch", "must be >= 0 (0: read synchronously)");
+
+  std::shared_ptr<Dataset> train, validation;
+  if (source == "hdf5") {
+    detail::Hdf5Sources h5 = detail::hdf5SourcesFromConfig(node);
+    if (h5.validation && fraction > 0)
+      node.failKey("validation_fraction", "cannot be combined with separate validation files");
+    node.finish();  // every key checked before files are copied or opened
+    if (!h5.stageTo.empty()) detail::stageSources(h5);
+    train = std::make_shared<Hdf5Dataset>(h5.train);
+    if (h5.validation) validation = std::make_shared<Hdf5Dataset>(*h5.validation);
+  } else {
+    detail::SyntheticSource synthetic = detail::syntheticFromConfig(node, context.seed);
+    node.finish();  // every key checked before the (possibly slow) generation starts
+    train = synthetic.make();
+  }
+  if (cache) {
+    if (!std::dynamic_pointer_cast<InMemoryDataset>(train)) train = cacheInMemory(*train);
+    if (validation) validation = cacheInMemory(*validation);
+  }
+  if (!validation) {
+    DatasetSplit parts = splitDataset(train, fraction, context.seed);
+    train = parts.train, validation = parts.validation;
+  }
+  if (normalise != NormaliseMode::None) {
+    ChannelStats stats;
+    if (!statsFile.empty() && std::filesystem::exists(statsFile)) {
+      stats = loadChannelStats(statsFile);
+      KAON_CHECK(stats.mode == normalise, "{}: holds {} statistics, data.normalise is {}", statsFile,
+                 normaliseModeName(stats.mode), normaliseModeName(normalise));
+      spdlog::info("data: normalisation statistics from {}", statsFile);
+    } else {
+      stats = computeChannelStats(*train, normalise);
+      if (!statsFile.empty()) {
+        saveChannelStats(statsFile, stats);
+        spdlog::info("data: normalisation statistics ({}) written to {}", normaliseModeName(normalise), statsFile);
+      }
+    }
+    train = std::make_shared<NormalisedDataset>(train, stats);
+    if (validation) validation = std::make_shared<NormalisedDataset>(validation, stats);
+  }
+  split.train = train;
+  split.validation = validation;
+  return split;
 }
 
 }  // namespace kaon::data

@@ -86,6 +86,7 @@ class JetBuilder {
 
 JetImages generateJetImages(const JetImageOptions& o) {
   KAON_CHECK(o.samples > 0, "jet images: samples must be > 0");
+  KAON_CHECK(o.firstSample >= 0, "jet images: firstSample must be >= 0");
   KAON_CHECK(o.pixels >= 8 && o.pixels <= 512, "jet images: pixels must be in [8, 512]");
   KAON_CHECK(o.channels == 1 || o.channels == 3, "jet images: channels must be 1 or 3, got {}", o.channels);
   KAON_CHECK(o.signalFraction >= 0 && o.signalFraction <= 1, "jet images: signal_fraction must be in [0, 1]");
@@ -97,7 +98,7 @@ JetImages generateJetImages(const JetImageOptions& o) {
 #pragma omp parallel for schedule(dynamic, 16)
   for (std::int64_t n = 0; n < o.samples; ++n) {
     // One generator per sample: the data do not depend on the thread count.
-    JetBuilder b(o, splitmix64(o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(n)));
+    JetBuilder b(o, splitmix64(o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(o.firstSample + n)));
     bool signal = b.uniform(b.rng()) < o.signalFraction;
     double pt = b.samplePt();
     float* img = out.images.data<float>() + n * C * P * P;

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "kaon/core/error.hpp"
+#include "kaon/data/dataset.hpp"
 
 namespace kaon::data {
 
@@ -46,6 +47,14 @@ std::vector<std::int64_t> ShardedSampler::indices(std::int64_t epoch) const {
   // Rank r takes positions r, r+W, ... of the permutation, padded by wrapping to its start.
   for (std::int64_t k = 0; k < perRank_; ++k) out.push_back(p[(k * options_.worldSize + options_.rank) % size_]);
   return out;
+}
+
+ShardedSampler shardedSamplerFor(const Dataset& dataset, SamplerOptions options) {
+  try {
+    return ShardedSampler(dataset.size(), options);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " [data: " + dataset.describe() + "]");
+  }
 }
 
 }  // namespace kaon::data

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 
 namespace kaon::io {
@@ -28,9 +29,30 @@ hid_t nativeType(DType t) {
   }
 }
 
+// Why a file HDF5 refuses is not HDF5, from its first bytes: the usual suspects named.
+std::string describeNonHdf5(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::file_size(path, ec) == 0 && !ec) return "not an HDF5 file: the file is empty";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "not an HDF5 file: the file cannot be read (permissions?)";
+  char magic[4] = {0, 0, 0, 0};
+  in.read(magic, 4);
+  if (magic[0] == 'C' && magic[1] == 'D' && magic[2] == 'F' && (magic[3] == 1 || magic[3] == 2 || magic[3] == 5))
+    return "not an HDF5 file: a netCDF-3 (classic) file; only netCDF-4 files are HDF5 underneath "
+           "(convert with: nccopy -k nc4 in.nc out.nc)";
+  if (magic[0] == 'r' && magic[1] == 'o' && magic[2] == 'o' && magic[3] == 't') return "not an HDF5 file: a ROOT file";
+  return "not an HDF5 file (another format, or an HDF5 file whose superblock is missing or truncated)";
+}
+
 }  // namespace
 
+std::recursive_mutex& hdf5Mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+
 std::string hdf5ErrorStack() {
+  Hdf5Lock lock;
   std::string s;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collectError, &s);
   H5Eclear2(H5E_DEFAULT);
@@ -53,7 +75,10 @@ Hdf5Handle& Hdf5Handle::operator=(Hdf5Handle&& o) noexcept {
 }
 
 void Hdf5Handle::reset() {
-  if (id_ >= 0 && closer_) closer_(id_);
+  if (id_ >= 0 && closer_) {
+    Hdf5Lock lock;
+    closer_(id_);
+  }
   id_ = H5I_INVALID_HID;
 }
 
@@ -63,9 +88,11 @@ void Hdf5Handle::reset() {
   } while (0)
 
 Hdf5File::Hdf5File(const std::string& path, Mode mode) : path_(path) {
+  Hdf5Lock lock;
   silenceHdf5Errors();
   hid_t id;
-  if (mode == Mode::Read) {
+  Hdf5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);  // outlives H5Fopen: closing it clears the error stack
+  if (mode != Mode::Truncate) {
     std::error_code ec;
     KAON_CHECK(std::filesystem::is_regular_file(path, ec), "{}: no such file", path);
 #if H5_VERSION_GE(1, 12, 0)
@@ -73,17 +100,22 @@ Hdf5File::Hdf5File(const std::string& path, Mode mode) : path_(path) {
 #else
     htri_t isHdf5 = H5Fis_hdf5(path.c_str());
 #endif
-    KAON_CHECK(isHdf5 > 0, "{}: not an HDF5 file (unreadable, truncated or another format such as netCDF-3): {}",
-               path, hdf5ErrorStack());
-    id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (isHdf5 < 0) KAON_FAIL("{}: {} ({})", path, describeNonHdf5(path), hdf5ErrorStack());
+    if (isHdf5 == 0) KAON_FAIL("{}: {}", path, describeNonHdf5(path));
+#if (H5_VERSION_GE(1, 10, 7) && !H5_VERSION_GE(1, 12, 0)) || H5_VERSION_GE(1, 12, 1)
+    // Parallel file systems often have flock disabled; a reader needs no lock to succeed.
+    H5Pset_file_locking(fapl.get(), true, true);
+#endif
+    id = H5Fopen(path.c_str(), mode == Mode::Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl.get());
   } else {
     id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   }
-  KAON_H5_CHECK(id, "cannot {} the file", mode == Mode::Read ? "open" : "create");
+  KAON_H5_CHECK(id, "cannot {} the file", mode == Mode::Truncate ? "create" : "open");
   file_ = Hdf5Handle(id, H5Fclose);
 }
 
 bool Hdf5File::exists(const std::string& objectPath) const {
+  Hdf5Lock lock;
   // Check each prefix: H5Lexists fails (rather than answering no) when a parent is missing.
   std::size_t pos = 0;
   while ((pos = objectPath.find('/', pos + 1)) != std::string::npos)
@@ -92,6 +124,7 @@ bool Hdf5File::exists(const std::string& objectPath) const {
 }
 
 hid_t Hdf5File::ensureGroups(const std::string& objectPath) {
+  Hdf5Lock lock;
   std::size_t pos = 0;
   while ((pos = objectPath.find('/', pos + 1)) != std::string::npos) {
     std::string group = objectPath.substr(0, pos);
@@ -103,6 +136,7 @@ hid_t Hdf5File::ensureGroups(const std::string& objectPath) {
 }
 
 void Hdf5File::writeTensor(const std::string& objectPath, const Tensor& t) {
+  Hdf5Lock lock;
   KAON_CHECK(t.device().isCpu(), "{}: only CPU tensors can be written ({})", path_, objectPath);
   ensureGroups(objectPath);
   std::vector<hsize_t> dims(t.shape().dims().begin(), t.shape().dims().end());
@@ -118,6 +152,7 @@ void Hdf5File::writeTensor(const std::string& objectPath, const Tensor& t) {
 }
 
 std::vector<std::int64_t> Hdf5File::datasetShape(const std::string& objectPath) const {
+  Hdf5Lock lock;
   KAON_CHECK(exists(objectPath), "{}: no dataset '{}'", path_, objectPath);
   Hdf5Handle ds(H5Dopen2(id(), objectPath.c_str(), H5P_DEFAULT), H5Dclose);
   KAON_H5_CHECK(ds.get(), "cannot open dataset {}", objectPath);
@@ -130,6 +165,7 @@ std::vector<std::int64_t> Hdf5File::datasetShape(const std::string& objectPath) 
 }
 
 Tensor Hdf5File::readTensor(const std::string& objectPath, DType dtype) const {
+  Hdf5Lock lock;
   std::vector<std::int64_t> dims = datasetShape(objectPath);
   KAON_CHECK(dims.size() <= static_cast<std::size_t>(Shape::kMaxRank), "{}: dataset '{}' has {} dimensions (max {})",
              path_, objectPath, dims.size(), Shape::kMaxRank);
@@ -157,16 +193,19 @@ void withAttribute(hid_t file, const std::string& path, const std::string& objec
 }  // namespace
 
 void Hdf5File::writeAttribute(const std::string& name, std::int64_t value, const std::string& objectPath) {
+  Hdf5Lock lock;
   withAttribute(id(), path_, objectPath, name, H5T_NATIVE_INT64,
                 [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_INT64, &value); });
 }
 
 void Hdf5File::writeAttribute(const std::string& name, double value, const std::string& objectPath) {
+  Hdf5Lock lock;
   withAttribute(id(), path_, objectPath, name, H5T_NATIVE_DOUBLE,
                 [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_DOUBLE, &value); });
 }
 
 void Hdf5File::writeAttribute(const std::string& name, const std::string& value, const std::string& objectPath) {
+  Hdf5Lock lock;
   // Variable-length UTF-8 string: what h5py writes for str attributes and reads back as str.
   Hdf5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(type.get(), H5T_VARIABLE);
@@ -176,6 +215,7 @@ void Hdf5File::writeAttribute(const std::string& name, const std::string& value,
 }
 
 bool Hdf5File::hasAttribute(const std::string& name, const std::string& objectPath) const {
+  Hdf5Lock lock;
   return H5Aexists_by_name(id(), objectPath.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
@@ -188,6 +228,7 @@ Hdf5Handle openAttribute(hid_t file, const std::string& path, const std::string&
 }  // namespace
 
 std::int64_t Hdf5File::readIntAttribute(const std::string& name, const std::string& objectPath) const {
+  Hdf5Lock lock;
   Hdf5Handle a = openAttribute(id(), path_, objectPath, name);
   std::int64_t v = 0;
   KAON_H5_CHECK(H5Aread(a.get(), H5T_NATIVE_INT64, &v), "cannot read attribute {}", name);
@@ -195,6 +236,7 @@ std::int64_t Hdf5File::readIntAttribute(const std::string& name, const std::stri
 }
 
 double Hdf5File::readDoubleAttribute(const std::string& name, const std::string& objectPath) const {
+  Hdf5Lock lock;
   Hdf5Handle a = openAttribute(id(), path_, objectPath, name);
   double v = 0;
   KAON_H5_CHECK(H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v), "cannot read attribute {}", name);
@@ -202,6 +244,7 @@ double Hdf5File::readDoubleAttribute(const std::string& name, const std::string&
 }
 
 std::string Hdf5File::readStringAttribute(const std::string& name, const std::string& objectPath) const {
+  Hdf5Lock lock;
   Hdf5Handle a = openAttribute(id(), path_, objectPath, name);
   Hdf5Handle type(H5Aget_type(a.get()), H5Tclose);
   KAON_CHECK(H5Tget_class(type.get()) == H5T_STRING, "{}: attribute '{}' is not a string", path_, name);
@@ -221,6 +264,9 @@ std::string Hdf5File::readStringAttribute(const std::string& name, const std::st
   return s.substr(0, s.find('\0'));
 }
 
-void Hdf5File::flush() { KAON_H5_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), "cannot flush"); }
+void Hdf5File::flush() {
+  Hdf5Lock lock;
+  KAON_H5_CHECK(H5Fflush(id(), H5F_SCOPE_GLOBAL), "cannot flush");
+}
 
 }  // namespace kaon::io

@@ -5,6 +5,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ class Hdf5Handle {
 
 class Hdf5File {
  public:
-  enum class Mode { Read, Truncate };
+  enum class Mode { Read, ReadWrite, Truncate };  // ReadWrite: an existing file
   Hdf5File(const std::string& path, Mode mode);
   const std::string& path() const { return path_; }
   hid_t id() const { return file_.get(); }
@@ -62,6 +63,19 @@ class Hdf5File {
   hid_t ensureGroups(const std::string& objectPath);
   std::string path_;
   Hdf5Handle file_;
+};
+
+// Process-wide lock held around every Kaon HDF5 call. The data loader reads in a background
+// thread while the trainer writes checkpoints; an HDF5 library built without thread safety
+// must never be entered by two threads (a thread-safe build serialises internally anyway).
+// Recursive: Kaon's HDF5 helpers call each other.
+std::recursive_mutex& hdf5Mutex();
+class Hdf5Lock {
+ public:
+  Hdf5Lock() : lock_(hdf5Mutex()) {}
+
+ private:
+  std::lock_guard<std::recursive_mutex> lock_;
 };
 
 // HDF5's current error stack as one line ("H5Fopen: unable to open file: ..."), then cleared.

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "kaon/data/loader.hpp"
 #include "kaon/data/sampler.hpp"
 #include "kaon/ops/elementwise.hpp"
 #include "kaon/ops/loss.hpp"
@@ -298,15 +299,15 @@ std::vector<EpochResult> Trainer::fit() {
     MetricAccumulator trainMetrics(options_.loss, options_.metrics);
     ProgressLine progress(epoch + 1, options_.epochs, steps, options_.batchSize * comm_->size(),
                           options_.logEverySteps, options_.progress && root);
-    data::Batch batch = train_.allocateBatch(options_.batchSize);
+    // Batches are read ahead in a background thread (data.prefetch); same batches as reading in the loop.
+    data::Loader loader(train_, std::move(order),
+                        {options_.batchSize, options_.dropLastBatch, options_.prefetch, progress_.stepInEpoch});
     std::int64_t samples = 0;
     for (std::int64_t s = progress_.stepInEpoch; s < steps; ++s) {
-      std::int64_t begin = s * options_.batchSize;
-      std::int64_t count = std::min<std::int64_t>(options_.batchSize, static_cast<std::int64_t>(order.size()) - begin);
-      if (count != batch.size()) batch = train_.allocateBatch(count);
       if (watchdog_) watchdog_->beat("reading data", progress_.globalStep);
-      auto readStart = Timeline::Clock::now();
-      train_.read(std::span(order).subspan(begin, count), batch);
+      auto readStart = Timeline::Clock::now();  // with prefetch: the time the model waits for data
+      const data::Batch& batch = *loader.next();
+      const std::int64_t count = batch.size();
       times_.data += std::chrono::duration<double>(Timeline::Clock::now() - readStart).count();
       if (timeline_) timeline_->add("data", "data", readStart, Timeline::Clock::now());
       if (watchdog_) watchdog_->beat("forward/backward", progress_.globalStep);

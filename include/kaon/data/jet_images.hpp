@@ -13,6 +13,9 @@ namespace kaon::data {
 
 struct JetImageOptions {
   std::int64_t samples = 1000;
+  // Sample n is drawn from the random stream of index firstSample + n, so slices generated
+  // apart (one per MPI rank) concatenate to exactly the set generated at once.
+  std::int64_t firstSample = 0;
   int pixels = 64;             // image is pixels x pixels
   int channels = 3;            // 3 or 1
   double radius = 1.0;         // half-width of the image in (eta, phi)

@@ -38,6 +38,10 @@ class ShardedSampler {
   std::int64_t perRank_;
 };
 
+class Dataset;
+// The sampler over `dataset`; its errors (more ranks than samples, ...) name the dataset.
+ShardedSampler shardedSamplerFor(const Dataset& dataset, SamplerOptions options);
+
 // splitmix64: a fast, well-mixed 64-bit hash; also seeds other generators reproducibly.
 std::uint64_t splitmix64(std::uint64_t x);
 

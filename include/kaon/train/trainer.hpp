@@ -35,6 +35,7 @@ struct TrainerOptions {
   bool shuffle = true;
   bool dropLastBatch = false;
   std::uint64_t seed = 0;
+  int prefetch = 2;  // training batches read ahead by the data::Loader thread (0: synchronous)
   double clipNorm = 0.0;  // 0: no clipping
   // Console: a live progress line on a terminal; otherwise a line every logEverySteps.
   int logEverySteps = 50;
