@@ -1,0 +1,259 @@
+// Implicit-im2col convolutions on the AVX2 sgemm; see conv_gemm.hpp for the formulation.
+#include "conv_gemm.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kaon/core/runtime.hpp"
+#include "sgemm.hpp"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace kaon::ops::cpu {
+namespace {
+
+constexpr std::int64_t NR = kSgemmNR;
+
+// One sample's geometry, flattened for the packers.
+struct Geo {
+  std::int64_t C, D, H, W, OD, OH, OW, KD, KH, KW, KV, CK, P, inSp, OC;
+  std::int64_t s[3], d[3], pb[3];
+  explicit Geo(const ConvGeometry& g)
+      : C(g.inChannels), D(g.in[0]), H(g.in[1]), W(g.in[2]), OD(g.out[0]), OH(g.out[1]), OW(g.out[2]),
+        KD(g.kernel[0]), KH(g.kernel[1]), KW(g.kernel[2]), KV(g.kernelVolume()), CK(g.inChannels * KV),
+        P(g.outSpatial()), inSp(g.inSpatial()), OC(g.outChannels) {
+    for (int a = 0; a < 3; ++a) s[a] = g.stride[a], d[a] = g.dilation[a], pb[a] = g.padBegin[a];
+  }
+  bool pointwise() const {
+    return KV == 1 && s[0] == 1 && s[1] == 1 && s[2] == 1 && pb[0] == 0 && pb[1] == 0 && pb[2] == 0 && OD == D &&
+           OH == H && OW == W;
+  }
+};
+
+// Where row ck of col(x) reads: channel offset and the kernel tap's input offsets.
+struct RowInfo {
+  std::int64_t base, dz, dy, dx;
+};
+inline RowInfo rowInfo(const Geo& q, std::int64_t ck) {
+  const std::int64_t c = ck / q.KV, r = ck % q.KV;
+  const std::int64_t kz = r / (q.KH * q.KW), ky = r / q.KW % q.KH, kx = r % q.KW;
+  return {c * q.inSp, kz * q.d[0] - q.pb[0], ky * q.d[1] - q.pb[1], kx * q.d[2] - q.pb[2]};
+}
+
+// A run of consecutive output positions on one output row; `begin` is relative to the range.
+struct Segment {
+  std::int64_t begin, len, oz, oy, ox;
+};
+// Splits output positions [p0, p0 + n) into row runs, appending to `out`.
+void rowSegments(const Geo& q, std::int64_t p0, std::int64_t n, std::vector<Segment>& out) {
+  out.clear();
+  for (std::int64_t p = p0, end = p0 + n; p < end;) {
+    const std::int64_t ox = p % q.OW, row = p / q.OW, len = std::min(q.OW - ox, end - p);
+    out.push_back({p - p0, len, row / q.OH, row % q.OH, ox});
+    p += len;
+  }
+}
+
+// dst[t * step] for t in [0, len) = col values of tap `r` along the run `sg` (zero in padding).
+inline void gatherRun(const float* xc, const Geo& q, const RowInfo& r, const Segment& sg, float* dst,
+                      std::int64_t step) {
+  const std::int64_t iz = sg.oz * q.s[0] + r.dz, iy = sg.oy * q.s[1] + r.dy;
+  if (iz < 0 || iz >= q.D || iy < 0 || iy >= q.H) {
+    for (std::int64_t t = 0; t < sg.len; ++t) dst[t * step] = 0.f;
+    return;
+  }
+  const float* row = xc + (iz * q.H + iy) * q.W;
+  if (q.s[2] == 1) {
+    const std::int64_t ix0 = sg.ox + r.dx;
+    const std::int64_t lo = std::clamp<std::int64_t>(-ix0, 0, sg.len), hi = std::clamp<std::int64_t>(q.W - ix0, lo, sg.len);
+    if (step == 1) {
+      std::fill(dst, dst + lo, 0.f);
+      std::memcpy(dst + lo, row + ix0 + lo, sizeof(float) * (hi - lo));
+      std::fill(dst + hi, dst + sg.len, 0.f);
+    } else {
+      for (std::int64_t t = 0; t < lo; ++t) dst[t * step] = 0.f;
+      for (std::int64_t t = lo; t < hi; ++t) dst[t * step] = row[ix0 + t];
+      for (std::int64_t t = hi; t < sg.len; ++t) dst[t * step] = 0.f;
+    }
+  } else {
+    for (std::int64_t t = 0; t < sg.len; ++t) {
+      const std::int64_t ix = (sg.ox + t) * q.s[2] + r.dx;
+      dst[t * step] = ix >= 0 && ix < q.W ? row[ix] : 0.f;
+    }
+  }
+}
+
+// B = col(x) [CK, P]: rows ck in [k0, k0+kc), columns p in [j0, j0+nc), NR-wide panels.
+void packCol(const float* x, const Geo& q, std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
+             float* dst) {
+  thread_local std::vector<RowInfo> rows;
+  thread_local std::vector<Segment> segs;
+  rows.resize(static_cast<std::size_t>(kc));
+  for (std::int64_t k = 0; k < kc; ++k) rows[k] = rowInfo(q, k0 + k);
+  for (std::int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+    const std::int64_t nr = std::min(NR, nc - jp);
+    rowSegments(q, j0 + jp, nr, segs);
+    const bool oneRun = segs.size() == 1 && nr == NR && q.s[2] == 1;
+    for (std::int64_t k = 0; k < kc; ++k) {
+      float* out = dst + k * NR;
+      const RowInfo& r = rows[k];
+      const float* xc = x + r.base;
+#if defined(__AVX2__)
+      if (oneRun) {
+        const Segment& sg = segs[0];
+        const std::int64_t iz = sg.oz * q.s[0] + r.dz, iy = sg.oy * q.s[1] + r.dy, ix0 = sg.ox + r.dx;
+        if (iz >= 0 && iz < q.D && iy >= 0 && iy < q.H && ix0 >= 0 && ix0 + NR <= q.W) {
+          const float* src = xc + (iz * q.H + iy) * q.W + ix0;
+          _mm256_store_ps(out, _mm256_loadu_ps(src));
+          _mm256_store_ps(out + 8, _mm256_loadu_ps(src + 8));
+          continue;
+        }
+      }
+#endif
+      for (const Segment& sg : segs) gatherRun(xc, q, r, sg, out + sg.begin, 1);
+      for (std::int64_t j = nr; j < NR; ++j) out[j] = 0.f;
+    }
+  }
+}
+
+// B = col(x)^T [P, CK]: rows p in [k0, k0+kc), columns ck in [j0, j0+nc), NR-wide panels.
+void packColT(const float* x, const Geo& q, std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
+              float* dst) {
+  thread_local std::vector<Segment> segs;
+  rowSegments(q, k0, kc, segs);
+  for (std::int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+    const std::int64_t nr = std::min(NR, nc - jp);
+    for (std::int64_t j = 0; j < NR; ++j) {
+      if (j >= nr) {
+        for (std::int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.f;
+        continue;
+      }
+      const RowInfo r = rowInfo(q, j0 + jp + j);
+      for (const Segment& sg : segs) gatherRun(x + r.base, q, r, sg, dst + sg.begin * NR + j, NR);
+    }
+  }
+}
+
+// Parallel over samples when that balances, otherwise over the GEMM of each sample.
+bool splitSamples(std::int64_t batch, int threads) {
+  return threads > 1 && (batch % threads == 0 || batch >= 4 * threads);
+}
+
+// y_n [OC, P] = beta * y_n + W [OC, CK] * col(x_n), for every sample.
+void implicitConv(const float* x, const float* w, float* y, float beta, const ConvGeometry& g) {
+  const Geo q(g);
+  const int threads = numThreads();
+  const StridedMatrix A{w, q.CK, 1};
+  auto sample = [&](std::int64_t n, int gemmThreads) {
+    const float* xn = x + n * q.C * q.inSp;
+    float* yn = y + n * q.OC * q.P;
+    if (q.pointwise()) {
+      sgemm(q.OC, q.P, q.C, 1.f, A, StridedMatrix{xn, q.P, 1}, beta, yn, q.P, gemmThreads);
+      return;
+    }
+    BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
+      packCol(xn, q, k0, kc, j0, nc, dst);
+    };
+    sgemmPackedB(q.OC, q.P, q.CK, 1.f, A, pack, beta, yn, q.P, gemmThreads);
+  };
+  if (splitSamples(g.batch, threads)) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, 1);
+  } else {
+    for (std::int64_t n = 0; n < g.batch; ++n) sample(n, threads);
+  }
+}
+
+}  // namespace
+
+bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g) {
+  if (!sgemmAvailable()) return false;
+  implicitConv(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g);
+  return true;
+}
+
+bool convBackwardDataF32(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g) {
+  if (!sgemmAvailable() || g.stride[0] != 1 || g.stride[1] != 1 || g.stride[2] != 1) return false;
+  // dX = conv(dY, W') with W' [C, OC, K] = W [OC, C, K] with channels swapped and every
+  // kernel axis reversed, stride 1, and padding dilation*(k-1) - pad on each side.
+  const std::int64_t C = g.inChannels, OC = g.outChannels, KV = g.kernelVolume();
+  std::vector<float>& wt = [&]() -> std::vector<float>& {
+    thread_local std::vector<float> buf;
+    buf.resize(static_cast<std::size_t>(C * OC * KV));
+    return buf;
+  }();
+  const float* W = w.data<float>();
+  for (std::int64_t oc = 0; oc < OC; ++oc)
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t r = 0; r < KV; ++r) wt[(c * OC + oc) * KV + (KV - 1 - r)] = W[(oc * C + c) * KV + r];
+  ConvGeometry t = g;
+  t.inChannels = OC, t.outChannels = C, t.in = g.out, t.out = g.in;
+  for (int a = 0; a < 3; ++a) {
+    const int span = g.dilation[a] * static_cast<int>(g.kernel[a] - 1);
+    t.padBegin[a] = span - g.padBegin[a];
+    t.padEnd[a] = span - g.padEnd[a];
+  }
+  implicitConv(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
+  return true;
+}
+
+bool convBackwardFilterF32(const Tensor& x, const Tensor& dy, const Tensor& dw, double beta, const ConvGeometry& g) {
+  if (!sgemmAvailable()) return false;
+  const Geo q(g);
+  const int threads = numThreads();
+  const std::int64_t wsize = q.OC * q.CK;
+  const float* X = x.data<float>();
+  const float* DY = dy.data<float>();
+  // dW_part (+)= sum over samples [n0, n1) of dY_n * col(x_n)^T; `first` beta for the first.
+  auto chunk = [&](std::int64_t n0, std::int64_t n1, float* out, float first, int gemmThreads) {
+    if (n0 == n1) {
+      for (std::int64_t i = 0; i < wsize; ++i) out[i] = first == 0.f ? 0.f : first * out[i];
+      return;
+    }
+    for (std::int64_t n = n0; n < n1; ++n) {
+      const float* xn = X + n * q.C * q.inSp;
+      const StridedMatrix A{DY + n * q.OC * q.P, q.P, 1};
+      const float b = n == n0 ? first : 1.f;
+      if (q.pointwise()) {
+        sgemm(q.OC, q.CK, q.P, 1.f, A, StridedMatrix{xn, 1, q.P}, b, out, q.CK, gemmThreads);
+        continue;
+      }
+      BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
+        packColT(xn, q, k0, kc, j0, nc, dst);
+      };
+      sgemmPackedB(q.OC, q.CK, q.P, 1.f, A, pack, b, out, q.CK, gemmThreads);
+    }
+  };
+  float* DW = dw.data<float>();
+  if (!splitSamples(g.batch, threads)) {
+    chunk(0, g.batch, DW, static_cast<float>(beta), threads);
+    return true;
+  }
+  // One contiguous chunk of samples per thread; thread 0 accumulates into dW itself, the
+  // others into scratch that is summed in a fixed order (deterministic for a thread count).
+  thread_local std::vector<float> partial;
+  partial.resize(static_cast<std::size_t>(wsize) * (threads - 1));
+  float* P = partial.data();
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const std::int64_t n0 = g.batch * t / nt, n1 = g.batch * (t + 1) / nt;
+    if (t == 0) chunk(n0, n1, DW, static_cast<float>(beta), 1);
+    else chunk(n0, n1, P + (t - 1) * wsize, 0.f, 1);
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < wsize; ++i) {
+      float acc = DW[i];
+      for (int u = 1; u < nt; ++u) acc += P[(u - 1) * wsize + i];
+      DW[i] = acc;
+    }
+  }
+  return true;
+}
+
+}  // namespace kaon::ops::cpu
