@@ -4,6 +4,7 @@
 // the reference kernels.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -11,6 +12,7 @@
 #include "kaon/core/runtime.hpp"
 #include "kaon/ops/conv.hpp"
 #include "kaon/ops/linalg.hpp"
+#include "kaon/ops/pool.hpp"
 #include "kaon/ops/reference_scope.hpp"
 
 namespace kaon {
@@ -110,6 +112,19 @@ TEST_P(BlockedConv, CpuMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Geometries, BlockedConv,
                          ::testing::Combine(::testing::Range(0, static_cast<int>(bigConvs().size())),
                                             ::testing::Values(1, 2)));
+
+TEST(BlockedPool, MaxPool2x2FastPathMatchesReferenceWithTiesAndOddSizes) {
+  // Values on a coarse grid so windows hold ties: the first maximum must win, as in the reference.
+  Tensor x = randomTensor(Shape{3, 5, 9, 11}, 1);
+  for (float& v : x.span<float>()) v = std::round(v * 2.f);
+  ops::PoolResult r = ops::pool(ops::PoolKind::Max, x, {2}, {});
+  Tensor dy = randomTensor(r.y.shape(), 2);
+  Tensor dx = ops::poolBackward(ops::PoolKind::Max, dy, r.argmax, x.shape(), {2}, {});
+  ops::ReferenceKernelsScope reference;
+  ops::PoolResult ref = ops::pool(ops::PoolKind::Max, x, {2}, {});
+  EXPECT_TENSORS_CLOSE(r.y, ref.y, 0.0);
+  EXPECT_TENSORS_CLOSE(dx, ops::poolBackward(ops::PoolKind::Max, dy, ref.argmax, x.shape(), {2}, {}), 0.0);
+}
 
 }  // namespace
 }  // namespace kaon

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "conv_direct.hpp"
 #include "kaon/core/runtime.hpp"
 #include "sgemm.hpp"
 
@@ -173,6 +174,10 @@ void implicitConv(const float* x, const float* w, float* y, float beta, const Co
 
 bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g) {
   if (!sgemmAvailable()) return false;
+  if (directConvApplies(g)) {
+    directConvForward(x.data<float>(), w.data<float>(), y.data<float>(), g);
+    return true;
+  }
   implicitConv(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g);
   return true;
 }
@@ -204,6 +209,10 @@ bool convBackwardDataF32(const Tensor& dy, const Tensor& w, const Tensor& dx, do
 
 bool convBackwardFilterF32(const Tensor& x, const Tensor& dy, const Tensor& dw, double beta, const ConvGeometry& g) {
   if (!sgemmAvailable()) return false;
+  if (directConvApplies(g)) {
+    directConvBackwardFilter(x.data<float>(), dy.data<float>(), dw.data<float>(), static_cast<float>(beta), g);
+    return true;
+  }
   const Geo q(g);
   const int threads = numThreads();
   const std::int64_t wsize = q.OC * q.CK;

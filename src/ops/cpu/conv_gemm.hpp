@@ -8,6 +8,8 @@
 //                                    the same implicit GEMM (no col2im scatter, no dcol buffer)
 //                    otherwise:  dcol = W^T * dY_n, then col2im (scatter-add)
 //   backward filter  dW [OC, CK] (+)= dY_n [OC, P] * col(X_n)^T [P, CK]
+// Layers with at most 4 output channels (stride 1, dilation 1) use the direct kernels of
+// conv_direct.hpp for forward and backward filter instead.
 //
 // Each returns false when it cannot run (no AVX2 kernel compiled in), and the caller falls
 // back to the Eigen im2col path.
