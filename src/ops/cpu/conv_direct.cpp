@@ -123,7 +123,7 @@ bool directConvApplies(const ConvGeometry& g) {
   return g.outChannels <= kMaxOc && g.kernel[2] <= kMaxKw;
 }
 
-void directConvForward(const float* x, const float* w, float* y, const ConvGeometry& g) {
+void directConvForward(const float* x, const float* w, float* y, float beta, const ConvGeometry& g) {
   const Dims q(g);
   const AxpyFn axpy = axpyFor(q.KW);
   const int threads = numThreads();
@@ -134,7 +134,8 @@ void directConvForward(const float* x, const float* w, float* y, const ConvGeome
     padRows(x + n * q.C * q.inSp, q.C * q.D * q.H, q.W, q.px, q.Wp, xpad.data());
     for (std::int64_t oc = 0; oc < q.OC; ++oc) {
       float* yo = y + (n * q.OC + oc) * q.P;
-      std::fill(yo, yo + q.P, 0.f);
+      if (beta == 0.f) std::fill(yo, yo + q.P, 0.f);
+      else if (beta != 1.f) for (std::int64_t i = 0; i < q.P; ++i) yo[i] *= beta;
       for (std::int64_t c = 0; c < q.C; ++c)
         for (std::int64_t kz = 0; kz < q.KD; ++kz)
           for (std::int64_t ky = 0; ky < q.KH; ++ky) {
@@ -197,7 +198,7 @@ void directConvBackwardFilter(const float* x, const float* dy, float* dw, float 
 #else
 
 bool directConvApplies(const ConvGeometry&) { return false; }
-void directConvForward(const float*, const float*, float*, const ConvGeometry&) {}
+void directConvForward(const float*, const float*, float*, float, const ConvGeometry&) {}
 void directConvBackwardFilter(const float*, const float*, float*, float, const ConvGeometry&) {}
 
 #endif

@@ -8,8 +8,8 @@ namespace kaon::ops::cpu {
 
 // Whether the direct kernels handle this geometry (and were compiled in: AVX2 + FMA).
 bool directConvApplies(const ConvGeometry& g);
-// y = conv(x, w).
-void directConvForward(const float* x, const float* w, float* y, const ConvGeometry& g);
+// y = beta * y + conv(x, w) (beta == 0: y is not read).
+void directConvForward(const float* x, const float* w, float* y, float beta, const ConvGeometry& g);
 // dw = beta * dw + dL/dw (beta == 0: dw is not read).
 void directConvBackwardFilter(const float* x, const float* dy, float* dw, float beta, const ConvGeometry& g);
 

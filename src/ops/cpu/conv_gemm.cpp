@@ -105,15 +105,32 @@ void packCol(const float* x, const Geo& q, std::int64_t k0, std::int64_t kc, std
       const RowInfo& r = rows[k];
       const float* xc = x + r.base;
 #if defined(__AVX2__)
-      if (oneRun) {
+      if (oneRun) {  // 16 outputs on one row: two (masked) vector loads
         const Segment& sg = segs[0];
         const std::int64_t iz = sg.oz * q.s[0] + r.dz, iy = sg.oy * q.s[1] + r.dy, ix0 = sg.ox + r.dx;
-        if (iz >= 0 && iz < q.D && iy >= 0 && iy < q.H && ix0 >= 0 && ix0 + NR <= q.W) {
-          const float* src = xc + (iz * q.H + iy) * q.W + ix0;
-          _mm256_store_ps(out, _mm256_loadu_ps(src));
-          _mm256_store_ps(out + 8, _mm256_loadu_ps(src + 8));
+        if (iz < 0 || iz >= q.D || iy < 0 || iy >= q.H) {
+          _mm256_store_ps(out, _mm256_setzero_ps());
+          _mm256_store_ps(out + 8, _mm256_setzero_ps());
           continue;
         }
+        const float* row = xc + (iz * q.H + iy) * q.W;
+        if (ix0 >= 0 && ix0 + NR <= q.W) {
+          _mm256_store_ps(out, _mm256_loadu_ps(row + ix0));
+          _mm256_store_ps(out + 8, _mm256_loadu_ps(row + ix0 + 8));
+          continue;
+        }
+        // Lanes t with 0 <= ix0 + t < W load, the others read as zero (masked lanes never touch memory).
+        const int lo = static_cast<int>(std::clamp<std::int64_t>(-ix0, 0, NR));
+        const int hi = static_cast<int>(std::clamp<std::int64_t>(q.W - ix0, lo, NR));
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
+        const __m256i vlo = _mm256_set1_epi32(lo - 1), vhi = _mm256_set1_epi32(hi);
+        const __m256i m0 = _mm256_and_si256(_mm256_cmpgt_epi32(lane, vlo), _mm256_cmpgt_epi32(vhi, lane));
+        const __m256i lane8 = _mm256_add_epi32(lane, eight);
+        const __m256i m1 = _mm256_and_si256(_mm256_cmpgt_epi32(lane8, vlo), _mm256_cmpgt_epi32(vhi, lane8));
+        const float* src = row + ix0;  // may point before the row; only unmasked lanes are read
+        _mm256_store_ps(out, _mm256_maskload_ps(src, m0));
+        _mm256_store_ps(out + 8, _mm256_maskload_ps(src + 8, m1));
+        continue;
       }
 #endif
       for (const Segment& sg : segs) gatherRun(xc, q, r, sg, out + sg.begin, 1);
@@ -175,7 +192,7 @@ void implicitConv(const float* x, const float* w, float* y, float beta, const Co
 bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g) {
   if (!sgemmAvailable()) return false;
   if (directConvApplies(g)) {
-    directConvForward(x.data<float>(), w.data<float>(), y.data<float>(), g);
+    directConvForward(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g);
     return true;
   }
   implicitConv(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g);
@@ -203,7 +220,10 @@ bool convBackwardDataF32(const Tensor& dy, const Tensor& w, const Tensor& dx, do
     t.padBegin[a] = span - g.padBegin[a];
     t.padEnd[a] = span - g.padEnd[a];
   }
-  implicitConv(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
+  if (directConvApplies(t))  // few input channels (a first layer): few rows for a GEMM
+    directConvForward(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
+  else
+    implicitConv(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
   return true;
 }
 
