@@ -223,6 +223,7 @@ void biasBackward(const Tensor& dy, const Tensor& db, double beta) {
       for (std::int64_t n = 0; n < N; ++n) {
         const T* row = DY + (n * C + c) * inner;
         T s = 0;
+#pragma omp simd reduction(+ : s)
         for (std::int64_t i = 0; i < inner; ++i) s += row[i];
         acc += s;
       }
