@@ -83,6 +83,10 @@ std::vector<BigConv> bigConvs() {
       {"3d_gan_like", {3, 1, 11, 12, 13}, {8, 1, 5, 6, 6}, same({11, 12, 13}, {5, 6, 6})},
       {"strided_dilated", {2, 6, 23, 21}, {7, 6, 3, 3}, {{2, 1}, {1, 2}, {1, 2}, {1, 0}}},
       {"overpadded", {2, 5, 9, 10}, {6, 5, 3, 2}, {{}, {}, {3, 2}, {1, 4}}},
+      // Output rows of 16 / 8 pixels: the padded-input packers (vector runs, 8x8 transposes).
+      {"rows_of_16", {3, 5, 6, 32}, {7, 5, 3, 3}, same({6, 32}, {3, 3})},
+      {"rows_of_16_dilated", {2, 4, 10, 16}, {9, 4, 3, 3}, {{1}, {2}, {2}, {2}}},
+      {"rows_of_8_3d_even", {2, 3, 4, 5, 8}, {6, 3, 3, 2, 3}, same({4, 5, 8}, {3, 2, 3})},
   };
 }
 

@@ -23,12 +23,33 @@ constexpr std::int64_t NR = kSgemmNR;
 // One sample's geometry, flattened for the packers.
 struct Geo {
   std::int64_t C, D, H, W, OD, OH, OW, KD, KH, KW, KV, CK, P, inSp, OC;
-  std::int64_t s[3], d[3], pb[3];
+  std::int64_t s[3], d[3], pb[3], pe[3];
+  std::int64_t Dp, Hp, Wp;  // the input with its padding (padded fast path)
   explicit Geo(const ConvGeometry& g)
       : C(g.inChannels), D(g.in[0]), H(g.in[1]), W(g.in[2]), OD(g.out[0]), OH(g.out[1]), OW(g.out[2]),
         KD(g.kernel[0]), KH(g.kernel[1]), KW(g.kernel[2]), KV(g.kernelVolume()), CK(g.inChannels * KV),
         P(g.outSpatial()), inSp(g.inSpatial()), OC(g.outChannels) {
-    for (int a = 0; a < 3; ++a) s[a] = g.stride[a], d[a] = g.dilation[a], pb[a] = g.padBegin[a];
+    for (int a = 0; a < 3; ++a)
+      s[a] = g.stride[a], d[a] = g.dilation[a], pb[a] = g.padBegin[a], pe[a] = g.padEnd[a];
+    Dp = D + pb[0] + pe[0], Hp = H + pb[1] + pe[1], Wp = W + pb[2] + pe[2];
+  }
+  // Stride 1, non-negative padding and output rows of whole `multiple`-wide runs: packing can
+  // read the padded input copy with plain vector loads, no bounds checks.
+  bool paddedRuns(std::int64_t multiple) const {
+    for (int a = 0; a < 3; ++a)
+      if (s[a] != 1 || pb[a] < 0 || pe[a] < 0) return false;
+    return OW % multiple == 0 && OD == Dp - d[0] * (KD - 1) && OH == Hp - d[1] * (KH - 1) &&
+           OW == Wp - d[2] * (KW - 1);
+  }
+  // Offsets into the padded input: of tap row ck, and of output pixel p (stride 1).
+  std::int64_t tapOffset(std::int64_t ck) const {
+    const std::int64_t c = ck / KV, r = ck % KV;
+    const std::int64_t kz = r / (KH * KW), ky = r / KW % KH, kx = r % KW;
+    return ((c * Dp + kz * d[0]) * Hp + ky * d[1]) * Wp + kx * d[2];
+  }
+  std::int64_t pixelOffset(std::int64_t p) const {
+    const std::int64_t ox = p % OW, row = p / OW;
+    return ((row / OH) * Hp + row % OH) * Wp + ox;
   }
   bool pointwise() const {
     return KV == 1 && s[0] == 1 && s[1] == 1 && s[2] == 1 && pb[0] == 0 && pb[1] == 0 && pb[2] == 0 && OD == D &&
@@ -157,6 +178,92 @@ void packColT(const float* x, const Geo& q, std::int64_t k0, std::int64_t kc, st
   }
 }
 
+// xp [C, Dp, Hp, Wp] = x [C, D, H, W] with zeros in the padding.
+void padInput(const float* x, const Geo& q, float* xp) {
+  for (std::int64_t c = 0; c < q.C; ++c)
+    for (std::int64_t zp = 0; zp < q.Dp; ++zp)
+      for (std::int64_t yp = 0; yp < q.Hp; ++yp) {
+        float* out = xp + ((c * q.Dp + zp) * q.Hp + yp) * q.Wp;
+        const std::int64_t iz = zp - q.pb[0], iy = yp - q.pb[1];
+        if (iz < 0 || iz >= q.D || iy < 0 || iy >= q.H) {
+          std::fill(out, out + q.Wp, 0.f);
+          continue;
+        }
+        std::fill(out, out + q.pb[2], 0.f);
+        std::memcpy(out + q.pb[2], x + ((c * q.D + iz) * q.H + iy) * q.W, sizeof(float) * q.W);
+        std::fill(out + q.pb[2] + q.W, out + q.Wp, 0.f);
+      }
+}
+
+float* paddedScratch(const Geo& q) {
+  thread_local std::vector<float> buf;
+  buf.resize(static_cast<std::size_t>(q.C * q.Dp * q.Hp * q.Wp));
+  return buf.data();
+}
+
+#if defined(__AVX2__)
+// packCol from the padded input when q.paddedRuns(NR): every 16-pixel panel lies on one row.
+void packColPadded(const float* xp, const Geo& q, std::int64_t k0, std::int64_t kc, std::int64_t j0,
+                   std::int64_t nc, float* dst) {
+  thread_local std::vector<std::int64_t> offs;
+  offs.resize(static_cast<std::size_t>(kc));
+  for (std::int64_t k = 0; k < kc; ++k) offs[k] = q.tapOffset(k0 + k);
+  for (std::int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR) {
+    const std::int64_t nr = std::min(NR, nc - jp);
+    const float* base = xp + q.pixelOffset(j0 + jp);
+    if (nr == NR) {
+      for (std::int64_t k = 0; k < kc; ++k) {
+        const float* src = base + offs[k];
+        _mm256_store_ps(dst + k * NR, _mm256_loadu_ps(src));
+        _mm256_store_ps(dst + k * NR + 8, _mm256_loadu_ps(src + 8));
+      }
+    } else {  // a ragged last panel: the nr pixels are still on one row
+      for (std::int64_t k = 0; k < kc; ++k)
+        for (std::int64_t j = 0; j < NR; ++j) dst[k * NR + j] = j < nr ? base[offs[k] + j] : 0.f;
+    }
+  }
+}
+
+// Rows r[0..7] -> columns: r[i][m] ends up in r[m][i].
+inline void transpose8x8(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// packColT from the padded input when q.paddedRuns(8) and k0, kc are multiples of 8: 8 taps x
+// 8 pixels (one row run) are loaded as rows and stored transposed.
+void packColTPadded(const float* xp, const Geo& q, std::int64_t k0, std::int64_t kc, std::int64_t j0,
+                    std::int64_t nc, float* dst) {
+  for (std::int64_t jp = 0; jp < nc; jp += NR, dst += kc * NR)
+    for (std::int64_t h = 0; h < 2; ++h) {
+      std::int64_t offs[8];
+      bool valid[8];
+      for (int i = 0; i < 8; ++i) {
+        const std::int64_t j = jp + h * 8 + i;
+        valid[i] = j < nc;
+        offs[i] = valid[i] ? q.tapOffset(j0 + j) : 0;
+      }
+      for (std::int64_t k = 0; k < kc; k += 8) {
+        const float* base = xp + q.pixelOffset(k0 + k);
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = valid[i] ? _mm256_loadu_ps(base + offs[i]) : _mm256_setzero_ps();
+        transpose8x8(r);
+        for (int m = 0; m < 8; ++m) _mm256_store_ps(dst + (k + m) * NR + h * 8, r[m]);
+      }
+    }
+}
+#endif
+
 // Parallel over samples when that balances, otherwise over the GEMM of each sample.
 bool splitSamples(std::int64_t batch, int threads) {
   return threads > 1 && (batch % threads == 0 || batch >= 4 * threads);
@@ -174,6 +281,17 @@ void implicitConv(const float* x, const float* w, float* y, float beta, const Co
       sgemm(q.OC, q.P, q.C, 1.f, A, StridedMatrix{xn, q.P, 1}, beta, yn, q.P, gemmThreads);
       return;
     }
+#if defined(__AVX2__)
+    if (q.paddedRuns(NR)) {
+      float* xp = paddedScratch(q);
+      padInput(xn, q, xp);
+      BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
+        packColPadded(xp, q, k0, kc, j0, nc, dst);
+      };
+      sgemmPackedB(q.OC, q.P, q.CK, 1.f, A, pack, beta, yn, q.P, gemmThreads);
+      return;
+    }
+#endif
     BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
       packCol(xn, q, k0, kc, j0, nc, dst);
     };
@@ -236,6 +354,7 @@ bool convBackwardFilterF32(const Tensor& x, const Tensor& dy, const Tensor& dw, 
   const Geo q(g);
   const int threads = numThreads();
   const std::int64_t wsize = q.OC * q.CK;
+  const bool padded = q.paddedRuns(8);
   const float* X = x.data<float>();
   const float* DY = dy.data<float>();
   // dW_part (+)= sum over samples [n0, n1) of dY_n * col(x_n)^T; `first` beta for the first.
@@ -252,6 +371,18 @@ bool convBackwardFilterF32(const Tensor& x, const Tensor& dy, const Tensor& dw, 
         sgemm(q.OC, q.CK, q.P, 1.f, A, StridedMatrix{xn, 1, q.P}, b, out, q.CK, gemmThreads);
         continue;
       }
+#if defined(__AVX2__)
+      if (padded) {
+        float* xp = paddedScratch(q);
+        padInput(xn, q, xp);
+        BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
+          if (k0 % 8 == 0 && kc % 8 == 0) packColTPadded(xp, q, k0, kc, j0, nc, dst);
+          else packColT(xn, q, k0, kc, j0, nc, dst);
+        };
+        sgemmPackedB(q.OC, q.CK, q.P, 1.f, A, pack, b, out, q.CK, gemmThreads);
+        continue;
+      }
+#endif
       BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
         packColT(xn, q, k0, kc, j0, nc, dst);
       };
