@@ -2,7 +2,10 @@
 # Runs the Kaon and PyTorch CPU training-step benchmarks with the same models, batch sizes,
 # steps and thread count, and prints both tables and the throughput ratio Kaon / PyTorch.
 #
-#   scripts/bench_cpu_models.sh [--threads N] [--steps N] [--warmup N] [--build DIR]
+#   scripts/bench_cpu_models.sh [--threads N] [--steps N] [--warmup N] [--build DIR] [--malloc-keep]
+# --malloc-keep: for both programs, glibc malloc never returns big blocks to the kernel
+# (MALLOC_MMAP_MAX_=0, large trim threshold), so per-step activations reuse already-mapped
+# memory instead of page-faulting it in again (see docs/perf-notes.md, "allocator").
 # Needs: a built kaon-bench-models (cmake --build build --target kaon-bench-models) and
 # Debian's PyTorch (apt-get install -y python3-torch libopenblas0-pthread).
 set -euo pipefail
@@ -15,13 +18,14 @@ while [[ $# -gt 0 ]]; do
     --steps) steps="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
+    --malloc-keep) export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=4000000000 MALLOC_TOP_PAD_=268435456; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 bench="$build/benchmarks/kaon-bench-models"
 [[ -x "$bench" ]] || { echo "missing $bench: build the kaon-bench-models target first" >&2; exit 1; }
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(lscpu | sed -n 's/^Model name: *//p')  threads $threads  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(lscpu | sed -n 's/^Model name: *//p')  threads $threads  load: $(cut -d' ' -f1-3 /proc/loadavg)${MALLOC_MMAP_MAX_:+  malloc-keep}"
 kaon_out="$("$bench" --threads "$threads" --steps "$steps" --warmup "$warmup")"
 echo "$kaon_out"
 # A fair BLAS for PyTorch: no core-type or cache-size overrides from the environment.
