@@ -389,29 +389,33 @@ bool convBackwardFilterF32(const Tensor& x, const Tensor& dy, const Tensor& dw, 
       sgemmPackedB(q.OC, q.CK, q.P, 1.f, A, pack, b, out, q.CK, gemmThreads);
     }
   };
+  // Samples in G = min(batch, 8) fixed contiguous groups, each summed into its own scratch
+  // slice; the groups are handed to threads dynamically (a thread slowed down by other load
+  // is covered by the others), then dW = beta * dW + the group sums in group order. The
+  // result depends neither on the thread count nor on the schedule.
   float* DW = dw.data<float>();
-  if (!splitSamples(g.batch, threads)) {
+  const std::int64_t groups = std::min<std::int64_t>(g.batch, 8);
+  if (groups <= 1) {
     chunk(0, g.batch, DW, static_cast<float>(beta), threads);
     return true;
   }
-  // One contiguous chunk of samples per thread; thread 0 accumulates into dW itself, the
-  // others into scratch that is summed in a fixed order (deterministic for a thread count).
   thread_local std::vector<float> partial;
-  partial.resize(static_cast<std::size_t>(wsize) * (threads - 1));
+  partial.resize(static_cast<std::size_t>(wsize * groups));
   float* P = partial.data();
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const std::int64_t n0 = g.batch * t / nt, n1 = g.batch * (t + 1) / nt;
-    if (t == 0) chunk(n0, n1, DW, static_cast<float>(beta), 1);
-    else chunk(n0, n1, P + (t - 1) * wsize, 0.f, 1);
-#pragma omp barrier
-#pragma omp for schedule(static)
-    for (std::int64_t i = 0; i < wsize; ++i) {
-      float acc = DW[i];
-      for (int u = 1; u < nt; ++u) acc += P[(u - 1) * wsize + i];
-      DW[i] = acc;
-    }
+  if (threads > 1 && groups >= threads) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (std::int64_t gi = 0; gi < groups; ++gi)
+      chunk(g.batch * gi / groups, g.batch * (gi + 1) / groups, P + gi * wsize, 0.f, 1);
+  } else {
+    for (std::int64_t gi = 0; gi < groups; ++gi)
+      chunk(g.batch * gi / groups, g.batch * (gi + 1) / groups, P + gi * wsize, 0.f, threads);
+  }
+  const float b = static_cast<float>(beta);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && wsize * groups > 65536)
+  for (std::int64_t i = 0; i < wsize; ++i) {
+    float acc = b == 0.f ? 0.f : b * DW[i];
+    for (std::int64_t gi = 0; gi < groups; ++gi) acc += P[gi * wsize + i];
+    DW[i] = acc;
   }
   return true;
 }

@@ -7,7 +7,8 @@
 //   backward data    stride 1:   dX_n = conv(dY_n, W flipped, [C, OC, K]) with "full" padding,
 //                                    the same implicit GEMM (no col2im scatter, no dcol buffer)
 //                    otherwise:  dcol = W^T * dY_n, then col2im (scatter-add)
-//   backward filter  dW [OC, CK] (+)= dY_n [OC, P] * col(X_n)^T [P, CK]
+//   backward filter  dW [OC, CK] (+)= dY_n [OC, P] * col(X_n)^T [P, CK], summed per fixed group
+//                    of samples, groups combined in order (thread-count independent)
 // Layers with at most 4 output channels (stride 1, dilation 1) use the direct kernels of
 // conv_direct.hpp for forward and backward filter instead.
 //
