@@ -1,5 +1,9 @@
 // Convolution as im2col + GEMM, one sample at a time.
 //
+// float32 goes first to the implicit-im2col kernels of conv_gemm.hpp (Kaon's AVX2 sgemm, no
+// column buffer); what they do not cover (float64, builds without AVX2, backward data with a
+// stride > 1) takes the Eigen path below.
+//
 // Per sample n, with CK = C*KD*KH*KW and P = OD*OH*OW:
 //   forward          Y_n [OC, P]  = W [OC, CK] * col(X_n) [CK, P]
 //   backward data    dX_n         = col2im(W^T [CK, OC] * dY_n [OC, P])
@@ -11,6 +15,7 @@
 
 #include <cstring>
 
+#include "conv_gemm.hpp"
 #include "cpu_kernels.hpp"
 #include "kaon/core/runtime.hpp"
 
@@ -110,6 +115,7 @@ void forSamples(std::int64_t batch, F&& body) {
 }  // namespace
 
 void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g) {
+  if (x.dtype() == DType::Float32 && convForwardF32(x, w, y, g)) return;
   dispatchFloat(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const std::int64_t CK = g.inChannels * g.kernelVolume(), P = g.outSpatial();
@@ -130,6 +136,7 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
 }
 
 void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g) {
+  if (dy.dtype() == DType::Float32 && convBackwardDataF32(dy, w, dx, beta, g)) return;
   dispatchFloat(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const std::int64_t CK = g.inChannels * g.kernelVolume(), P = g.outSpatial();
@@ -158,6 +165,7 @@ void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, doubl
 }
 
 void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, double beta, const ConvGeometry& g) {
+  if (x.dtype() == DType::Float32 && convBackwardFilterF32(x, dy, dw, beta, g)) return;
   dispatchFloat(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const std::int64_t CK = g.inChannels * g.kernelVolume(), P = g.outSpatial();
@@ -215,6 +223,7 @@ void biasBackward(const Tensor& dy, const Tensor& db, double beta) {
       for (std::int64_t n = 0; n < N; ++n) {
         const T* row = DY + (n * C + c) * inner;
         T s = 0;
+#pragma omp simd reduction(+ : s)
         for (std::int64_t i = 0; i < inner; ++i) s += row[i];
         acc += s;
       }

@@ -12,6 +12,11 @@ using ConstMatrixMap =
 template <class T>
 using RowMajorMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned>;
 
+// Row-major float32 GEMM on raw pointers: C[m, n] (ld n) = alpha * op(A) * op(B) + beta * C, with
+// op(A) [m, k] stored with leading dimension lda (as [k, m] when transA), likewise B.
+// threads > 1 splits the product across OpenMP threads (ignored inside a parallel region).
+void gemmF32(bool transA, bool transB, float alpha, const float* a, std::int64_t lda, const float* b,
+             std::int64_t ldb, float beta, float* c, std::int64_t m, std::int64_t n, std::int64_t k, int threads);
 void gemm(bool transA, bool transB, double alpha, const Tensor& a, const Tensor& b, double beta, const Tensor& c);
 void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g);
 void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g);

@@ -43,6 +43,35 @@ void forEachWindow(const ConvGeometry& g, F&& f) {
   }
 }
 
+// Max pooling with a 2x2 window, stride 2, no padding or dilation, on a 2-D (or depth-1) plane:
+// the CNN case, without the generic per-window tap arithmetic. Same tie and NaN rule as the
+// generic loop: the first maximum in row-major window order wins.
+bool isMaxPool2x2(PoolKind kind, const ConvGeometry& g) {
+  return kind == PoolKind::Max && g.in[0] == 1 && g.kernel[0] == 1 && g.kernel[1] == 2 && g.kernel[2] == 2 &&
+         g.stride[1] == 2 && g.stride[2] == 2 && g.dilation[1] == 1 && g.dilation[2] == 1 && g.padBegin[1] == 0 &&
+         g.padBegin[2] == 0 && g.out[1] == g.in[1] / 2 && g.out[2] == g.in[2] / 2;
+}
+
+template <class T>
+void maxPool2x2Plane(const T* X, T* Y, std::int32_t* A, std::int64_t H, std::int64_t W, std::int64_t OH,
+                     std::int64_t OW) {
+  for (std::int64_t oy = 0; oy < OH; ++oy) {
+    const T* r0 = X + 2 * oy * W;
+    const T* r1 = r0 + W;
+    const std::int32_t base = static_cast<std::int32_t>(2 * oy * W);
+    for (std::int64_t ox = 0; ox < OW; ++ox) {
+      const std::int64_t x0 = 2 * ox;
+      T best = r0[x0];
+      std::int32_t at = base + static_cast<std::int32_t>(x0);
+      if (r0[x0 + 1] > best) best = r0[x0 + 1], at = base + static_cast<std::int32_t>(x0 + 1);
+      if (r1[x0] > best) best = r1[x0], at = base + static_cast<std::int32_t>(W + x0);
+      if (r1[x0 + 1] > best) best = r1[x0 + 1], at = base + static_cast<std::int32_t>(W + x0 + 1);
+      Y[oy * OW + ox] = best;
+      A[oy * OW + ox] = at;
+    }
+  }
+}
+
 }  // namespace
 
 void poolForward(PoolKind kind, bool includePad, const Tensor& x, const Tensor& y, const Tensor& argmax,
@@ -51,6 +80,13 @@ void poolForward(PoolKind kind, bool includePad, const Tensor& x, const Tensor& 
     using T = decltype(tag);
     const std::int64_t planeIn = g.inSpatial(), planeOut = g.outSpatial(), planes = g.batch * g.inChannels;
     const std::int64_t H = g.in[1], W = g.in[2];
+    if (isMaxPool2x2(kind, g)) {
+#pragma omp parallel for schedule(static) num_threads(numThreads())
+      for (std::int64_t p = 0; p < planes; ++p)
+        maxPool2x2Plane(x.data<T>() + p * planeIn, y.data<T>() + p * planeOut,
+                        argmax.data<std::int32_t>() + p * planeOut, H, W, g.out[1], g.out[2]);
+      return;
+    }
 #pragma omp parallel for schedule(static) num_threads(numThreads())
     for (std::int64_t p = 0; p < planes; ++p) {
       const T* X = x.data<T>() + p * planeIn;
