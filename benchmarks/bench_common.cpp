@@ -22,6 +22,17 @@ Key split(const std::string& name) {
   return {name.substr(0, a), name.substr(a + 1, b - a - 1), name.substr(b + 1)};
 }
 
+// Google Benchmark 1.7 (Debian 12) flags failed runs with `error_occurred`; 1.8 (Ubuntu 24.04)
+// replaced it with `skipped`. Pick whichever the installed version has.
+template <class R>
+auto runFailed(const R& r, int) -> decltype(static_cast<bool>(r.error_occurred)) {
+  return r.error_occurred;
+}
+template <class R>
+auto runFailed(const R& r, long) -> decltype(static_cast<bool>(r.skipped)) {
+  return static_cast<bool>(r.skipped);
+}
+
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   RatioReporter(std::string subject, std::string baseline)
@@ -30,7 +41,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const auto& r : runs) {
-      if (r.error_occurred) continue;
+      if (runFailed(r, 0)) continue;
       auto it = r.counters.find("GFLOP/s");
       if (it == r.counters.end()) continue;
       bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
