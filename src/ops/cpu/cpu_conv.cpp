@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "conv_gemm.hpp"
 #include "cpu_kernels.hpp"
@@ -156,7 +157,10 @@ void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, doubl
         return;
       }
       T* dcol = threadScratch<T>(static_cast<std::size_t>(CK * P));
-      RowMajorMap<T>(dcol, CK, P).noalias() = W.transpose() * DY;
+      if constexpr (std::is_same_v<T, float>)  // dcol [CK, P] = W^T [CK, OC] * dY_n [OC, P]
+        gemmF32(true, false, 1.f, w.data<float>(), CK, DY.data(), P, 0.f, dcol, CK, P, g.outChannels, numThreads());
+      else
+        RowMajorMap<T>(dcol, CK, P).noalias() = W.transpose() * DY;
       if (beta == 0.0) std::fill_n(dxn, sampleIn, T(0));
       else if (beta != 1.0) for (std::int64_t i = 0; i < sampleIn; ++i) dxn[i] *= static_cast<T>(beta);
       col2imAdd(dcol, dxn, g);

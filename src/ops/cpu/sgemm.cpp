@@ -179,18 +179,23 @@ void run(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const Stri
     gemmTile(0, m, 0, n, k, alpha, a, packB, beta, c, ldc);
     return;
   }
-  // Tiles: rows in MC blocks (at least 2 row tiles when columns are few), columns in NR
-  // multiples; about 4 tiles per thread so a thread slowed down by other load is covered.
-  const std::int64_t rowTiles = std::max<std::int64_t>(1, (m + MC - 1) / MC);
+  // Tiles: about 4 per thread (handed out dynamically, so a thread slowed down by other load
+  // is covered). Every tile packs its own panels, so a split into R row x C column tiles packs
+  // B R times and A C times: pick the split with the least packing (R * K * N + C * M * K),
+  // rows in MR multiples, columns in multiples of 4 NR.
   const std::int64_t wanted = 4 * threads;
-  std::int64_t colTiles = std::max<std::int64_t>(1, (wanted + rowTiles - 1) / rowTiles);
-  colTiles = std::min(colTiles, (n + 4 * NR - 1) / (4 * NR));  // at least 64 columns per tile
-  colTiles = std::max<std::int64_t>(colTiles, 1);
-  std::int64_t rowTilesUsed = rowTiles;
-  if (rowTiles * colTiles < 2 * threads && m >= 2 * MR * threads)  // few columns: split rows finer
-    rowTilesUsed = std::min<std::int64_t>((m + MR - 1) / MR, 2 * threads);
-  const std::int64_t rowStep = ((m + rowTilesUsed - 1) / rowTilesUsed + MR - 1) / MR * MR;
-  const std::int64_t colStep = ((n + colTiles - 1) / colTiles + NR - 1) / NR * NR;
+  const std::int64_t maxRows = std::max<std::int64_t>(1, std::min<std::int64_t>((m + MR - 1) / MR, wanted));
+  const std::int64_t maxCols = std::max<std::int64_t>(1, std::min<std::int64_t>((n + 4 * NR - 1) / (4 * NR), wanted));
+  std::int64_t bestR = 1, bestC = 1;
+  double bestCost = -1;
+  for (std::int64_t r = 1; r <= maxRows; ++r) {
+    const std::int64_t cols = std::min(maxCols, std::max<std::int64_t>(1, (wanted + r - 1) / r));
+    if (r * cols < std::min<std::int64_t>(wanted, maxRows * maxCols) / 2) continue;  // too few tiles
+    const double cost = static_cast<double>(r) * k * n + static_cast<double>(cols) * m * k;
+    if (bestCost < 0 || cost < bestCost) bestCost = cost, bestR = r, bestC = cols;
+  }
+  const std::int64_t rowStep = ((m + bestR - 1) / bestR + MR - 1) / MR * MR;
+  const std::int64_t colStep = ((n + bestC - 1) / bestC + NR - 1) / NR * NR;
   const std::int64_t nr = (m + rowStep - 1) / rowStep, ncols = (n + colStep - 1) / colStep;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (std::int64_t t = 0; t < nr * ncols; ++t) {
