@@ -16,23 +16,6 @@ namespace {
 
 using namespace gputest;
 
-// Two classes of 1x8x8 images: a bright blob in the left or in the right half.
-std::shared_ptr<data::InMemoryDataset> blobImages(std::int64_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> noise(0, 0.3f);
-  std::uniform_int_distribution<int> row(0, 6), col(0, 2);
-  Tensor x = Tensor::empty(Shape{n, 1, 8, 8}), y = Tensor::empty(Shape{n});
-  for (std::int64_t i = 0; i < n; ++i) {
-    int label = static_cast<int>(i % 2), r = row(rng), c = col(rng) + (label ? 5 : 0);
-    float* img = x.data<float>() + i * 64;
-    for (int k = 0; k < 64; ++k) img[k] = noise(rng);
-    for (int dr = 0; dr < 2; ++dr)
-      for (int dc = 0; dc < 2 && c + dc < 8; ++dc) img[(r + dr) * 8 + c + dc] += 1.5f;
-    y.span<float>()[i] = static_cast<float>(label);
-  }
-  return std::make_shared<data::InMemoryDataset>(std::vector<Tensor>{x}, std::vector<Tensor>{y});
-}
-
 // Conv (same padding, even kernel: asymmetric) -> max pool -> conv stride 2 -> dense.
 nn::Model smallCnn(Device device) {
   nn::Model m;
@@ -61,7 +44,7 @@ train::TrainerOptions options() {
 
 TEST(GpuTraining, SmallCnnMatchesCpu) {
   KAON_REQUIRE_GPU();
-  auto trainData = blobImages(128, 1), valData = blobImages(64, 2);
+  auto trainData = testing::blobImages(128, 1), valData = testing::blobImages(64, 2);
   nn::Model cpu = smallCnn(Device::cpu()), gpuModel = smallCnn(gpu());
   ASSERT_TRUE(gpuModel.parameters().device().isCuda());
   EXPECT_TRUE(testing::tensorsClose(toCpu(gpuModel.parameters()), cpu.parameters(), 0.0));
@@ -84,7 +67,7 @@ TEST(GpuTraining, SmallCnnMatchesCpu) {
 
 TEST(GpuTraining, AllocatorDoesNotGrowAcrossSteps) {
   KAON_REQUIRE_GPU();
-  auto trainData = blobImages(64, 1);
+  auto trainData = testing::blobImages(64, 1);
   nn::Model m = smallCnn(gpu());
   optim::Adam adam;
   adam.attach(m.parameters(), m.gradients(), m.trainableRanges());

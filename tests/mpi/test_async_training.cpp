@@ -2,6 +2,8 @@
 // on a small CNN task, report staleness, and end with every rank returning (no hang).
 #include <gtest/gtest.h>
 
+#include "../support/test_util.hpp"
+
 #include <random>
 
 #include "kaon/comm/communicator.hpp"
@@ -14,23 +16,6 @@
 
 namespace kaon::train {
 namespace {
-
-// A bright 2x2 blob in the left (class 0) or right (class 1) half of a noisy 8x8 image.
-std::shared_ptr<data::InMemoryDataset> blobs(std::int64_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> noise(0, 0.3f);
-  std::uniform_int_distribution<int> row(0, 6), col(0, 2);
-  Tensor x = Tensor::empty(Shape{n, 1, 8, 8}), y = Tensor::empty(Shape{n});
-  for (std::int64_t i = 0; i < n; ++i) {
-    int label = static_cast<int>(i % 2), r = row(rng), c = col(rng) + (label ? 5 : 0);
-    float* img = x.data<float>() + i * 64;
-    for (int k = 0; k < 64; ++k) img[k] = noise(rng);
-    for (int dr = 0; dr < 2; ++dr)
-      for (int dc = 0; dc < 2 && c + dc < 8; ++dc) img[(r + dr) * 8 + c + dc] += 1.5f;
-    y.span<float>()[i] = static_cast<float>(label);
-  }
-  return std::make_shared<data::InMemoryDataset>(std::vector<Tensor>{x}, std::vector<Tensor>{y});
-}
 
 nn::Model cnn() {
   nn::Model m;
@@ -60,7 +45,7 @@ class AsyncTraining : public ::testing::TestWithParam<AsyncOptions::Mode> {};
 
 TEST_P(AsyncTraining, ReachesTheAccuracyBarAndTerminatesCleanly) {
   auto world = comm::makeWorldCommunicator();
-  auto train = blobs(512, 1), val = blobs(256, 2);
+  auto train = testing::blobImages(512, 1), val = testing::blobImages(256, 2);
   nn::Model m = cnn();
   optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9});
   sgd.attach(m.parameters(), m.gradients(), m.trainableRanges());
@@ -92,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, AsyncTraining,
 
 TEST(SyncEasgd, CenterVariableLearnsAndRanksShareIt) {
   auto world = comm::makeWorldCommunicator();
-  auto train = blobs(512, 1), val = blobs(256, 2);
+  auto train = testing::blobImages(512, 1), val = testing::blobImages(256, 2);
   nn::Model m = cnn();
   optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9});  // EAMSGD: momentum on each worker
   sgd.attach(m.parameters(), m.gradients(), m.trainableRanges());

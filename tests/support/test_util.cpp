@@ -124,4 +124,20 @@ double maxLayerGradientError(std::unique_ptr<nn::Layer> layer, const std::vector
   return worst;
 }
 
+std::shared_ptr<data::InMemoryDataset> blobImages(std::int64_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> noise(0, 0.3f);
+  std::uniform_int_distribution<int> row(0, 6), col(0, 2);
+  Tensor x = Tensor::empty(Shape{n, 1, 8, 8}), y = Tensor::empty(Shape{n});
+  for (std::int64_t i = 0; i < n; ++i) {
+    int label = static_cast<int>(i % 2), r = row(rng), c = col(rng) + (label ? 5 : 0);
+    float* img = x.data<float>() + i * 64;
+    for (int k = 0; k < 64; ++k) img[k] = noise(rng);
+    for (int dr = 0; dr < 2; ++dr)
+      for (int dc = 0; dc < 2 && c + dc < 8; ++dc) img[(r + dr) * 8 + c + dc] += 1.5f;
+    y.span<float>()[i] = static_cast<float>(label);
+  }
+  return std::make_shared<data::InMemoryDataset>(std::vector<Tensor>{x}, std::vector<Tensor>{y});
+}
+
 }  // namespace kaon::testing

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kaon/core/tensor.hpp"
+#include "kaon/data/in_memory_dataset.hpp"
 #include "kaon/nn/layer.hpp"
 
 namespace kaon {
@@ -35,5 +36,9 @@ double maxGradientError(const ForwardFn& forward, const BackwardFn& backward, st
 // perSampleInputs: shapes without the batch axis. Returns the largest relative error.
 double maxLayerGradientError(std::unique_ptr<nn::Layer> layer, const std::vector<Shape>& perSampleInputs,
                              std::int64_t batch, bool training = true, std::uint64_t seed = 11);
+
+// Two classes of noisy 1x8x8 images: a bright 2x2 blob in the left (label 0) or right (label 1)
+// half. Small nets learn it to > 95% in a few epochs; used by the training tests.
+std::shared_ptr<data::InMemoryDataset> blobImages(std::int64_t n, std::uint64_t seed);
 
 }  // namespace kaon::testing

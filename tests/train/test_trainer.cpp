@@ -27,23 +27,6 @@ fs::path freshDir(const std::string& name) {
   return p;
 }
 
-// Two classes of 1x8x8 images: a bright 2x2 blob in the left or in the right half.
-std::shared_ptr<data::InMemoryDataset> blobImages(std::int64_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> noise(0, 0.3f);
-  std::uniform_int_distribution<int> row(0, 6), col(0, 2);
-  Tensor x = Tensor::empty(Shape{n, 1, 8, 8}), y = Tensor::empty(Shape{n});
-  for (std::int64_t i = 0; i < n; ++i) {
-    int label = static_cast<int>(i % 2), r = row(rng), c = col(rng) + (label ? 5 : 0);
-    float* img = x.data<float>() + i * 64;
-    for (int k = 0; k < 64; ++k) img[k] = noise(rng);
-    for (int dr = 0; dr < 2; ++dr)
-      for (int dc = 0; dc < 2 && c + dc < 8; ++dc) img[(r + dr) * 8 + c + dc] += 1.5f;
-    y.span<float>()[i] = static_cast<float>(label);
-  }
-  return std::make_shared<data::InMemoryDataset>(std::vector<Tensor>{x}, std::vector<Tensor>{y});
-}
-
 nn::Model smallCnn(std::uint64_t seed) {
   nn::Model m;
   m.addInput("image", Shape{1, 8, 8});
@@ -68,7 +51,7 @@ TrainerOptions baseOptions() {
 
 TEST(Trainer, LearnsAndWritesMetrics) {
   fs::path dir = freshDir("learn");
-  auto trainData = blobImages(512, 1), valData = blobImages(256, 2);
+  auto trainData = testing::blobImages(512, 1), valData = testing::blobImages(256, 2);
   nn::Model m = smallCnn(3);
   optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9});
   sgd.attach(m.parameters(), m.gradients(), m.trainableRanges());
@@ -148,7 +131,7 @@ TEST(Checkpoint, AFailedWriteLeavesThePreviousCheckpointIntact) {
 
 TEST(Trainer, ResumeReproducesAnUninterruptedRunExactly) {
   fs::path dir = freshDir("resume");
-  auto data = blobImages(200, 4);  // 200/16: 12 full batches + a partial one per epoch
+  auto data = testing::blobImages(200, 4);  // 200/16: 12 full batches + a partial one per epoch
   auto run = [&](int epochs, const std::string& checkpointDir, std::int64_t everySteps, bool resume) {
     nn::Model m = smallCnn(7);
     optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9, .nesterov = true});
