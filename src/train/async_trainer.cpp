@@ -32,6 +32,8 @@ AsyncTrainer::AsyncTrainer(nn::Model& model, optim::Optimizer& optimizer,
              async_.mode == AsyncOptions::Mode::Downpour ? "downpour" : "asynchronous easgd");
   KAON_CHECK(async_.pullEvery >= 1, "downpour.pull_every must be >= 1");
   KAON_CHECK(async_.tau >= 1, "easgd.tau must be >= 1");
+  if (model_.device().isCuda())
+    throw NotImplemented("master/worker training of a GPU model (host staging or CUDA-aware MPI is the next CUDA slice)");
   const int workers = comm_.size() - 1;
   if (async_.alpha == 0.0) async_.alpha = 0.9 / workers;
   KAON_CHECK(async_.alpha > 0 && async_.alpha < 1, "easgd.alpha must be in (0, 1), got {}", async_.alpha);
@@ -189,11 +191,12 @@ void AsyncTrainer::runWorker() {
   Watchdog watchdog(options_.stallTimeoutSeconds, comm_.rank());
   double version = 0, lossSum = 0;
   std::int64_t localSteps = 0, samples = 0;
+  data::Batch batch = train_.allocateBatch(options_.batchSize);  // reused; reallocated for a short last batch
   for (std::int64_t epoch = 0;; ++epoch) {
     std::vector<std::int64_t> order = sampler.indices(epoch);
     for (std::int64_t begin = 0; begin < static_cast<std::int64_t>(order.size()); begin += options_.batchSize) {
       std::int64_t count = std::min<std::int64_t>(options_.batchSize, static_cast<std::int64_t>(order.size()) - begin);
-      data::Batch batch = train_.allocateBatch(count);
+      if (count != batch.size()) batch = train_.allocateBatch(count);
       watchdog.beat("reading data", localSteps);
       train_.read(std::span(order).subspan(begin, count), batch);
       watchdog.beat("forward/backward", localSteps);

@@ -45,6 +45,7 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
                "reproducible mode: trainer.micro_batch {} must divide the per-rank batch {} (global batch {} over {} "
                "ranks)", m, options_.batchSize, options_.batchSize * comm_->size(), comm_->size());
     KAON_CHECK(!options_.easgd, "reproducible mode applies to synchronous allreduce, not easgd");
+    if (model_.device().isCuda()) throw NotImplemented("reproducible mode for a GPU model");
   }
   // Validates the metric names against the loss before any training happens.
   MetricAccumulator(options_.loss, options_.metrics);
