@@ -77,6 +77,11 @@ void DeviceBatchPrefetcher::synchronize() {
   for (auto& s : slots_) s.copied.synchronize();
 }
 
+void DeviceBatchPrefetcher::discardPending() {
+  synchronize();
+  taken_ = staged_;
+}
+
 data::Batch batchOnDevice(const data::Batch& b, Device device) {
   auto on = [&](const Tensor& t) { return !t.defined() || t.device() == device ? t : t.to(device); };
   data::Batch r;

@@ -33,6 +33,8 @@ class DeviceBatchPrefetcher {
   const data::Batch& take();
   // Host waits for every copy queued so far (before the host buffers are released).
   void synchronize();
+  // Forgets staged batches not taken (a pass that ended early); waits for their copies first.
+  void discardPending();
   std::int64_t pending() const { return staged_ - taken_; }
 
  private:

@@ -321,6 +321,7 @@ std::vector<EpochResult> Trainer::fit() {
     lo.hold = prefetcher_ ? 2 : 1;
     lo.pinned = prefetcher_ != nullptr;
     data::Loader loader(train_, std::move(order), lo);
+    if (prefetcher_) prefetcher_->discardPending();  // an earlier pass may have stopped early
     CopyFence fence{prefetcher_.get()};  // destroyed before the loader frees its host buffers
     std::int64_t samples = 0;
     const data::Batch* host = nullptr;  // this step's batch as read (host memory)
