@@ -1,7 +1,9 @@
 #include "nccl_communicator.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <exception>
+#include <thread>
 
 #include "../cuda/cuda_context.hpp"
 #include "completion_wait.hpp"
@@ -123,7 +125,7 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::create(Communicator& host, s
 NcclCommunicator::~NcclCommunicator() {
   if (comm_ && !aborted_) {
     if (std::uncaught_exceptions() > 0) {
-      ncclCommAbort(comm_);  // unwinding after an error: never wait for the peers
+      abort("destroyed while an error unwinds the stack");  // never wait for the peers
     } else {
       try {
         cudaEvent_t drained = acquireEvent();
@@ -133,9 +135,18 @@ NcclCommunicator::~NcclCommunicator() {
         settle(comm_, ncclCommFinalize(comm_), "NCCL shutdown (ncclCommFinalize)");
         ncclCommDestroy(comm_);
       } catch (...) {
-        if (!aborted_) ncclCommAbort(comm_);
+        abort("shutdown failed");
       }
     }
+  }
+  if (abortThread_.joinable()) {
+    if (!abortDone_->load()) {
+      // Still held up by a stuck stream: let it finish on its own (the process is most likely on
+      // its way out) and leave the stream and events to it rather than block here.
+      abortThread_.detach();
+      return;
+    }
+    abortThread_.join();
   }
   cuda::context(device_.index);
   for (cudaEvent_t e : freeEvents_) cudaEventDestroy(e);
@@ -174,7 +185,24 @@ void NcclCommunicator::abort(const std::string& reason) noexcept {
   if (aborted_) return;
   aborted_ = true;
   abortReason_ = reason;
-  if (comm_) ncclCommAbort(comm_);
+  if (!comm_) return;
+  // ncclCommAbort returns once the communicator's queued work is gone; work still waiting on a
+  // stuck compute stream holds it up (seen on an H200 with NCCL 2.28). So it runs on its own
+  // thread and the error is raised after at most kAbortWaitSeconds either way; the destructor
+  // joins the thread.
+  try {
+    auto done = abortDone_;
+    abortThread_ = std::thread([comm = comm_, done, device = device_.index] {
+      cudaSetDevice(device);  // a new thread starts on device 0
+      ncclCommAbort(comm);
+      done->store(true);
+    });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(kAbortWaitSeconds);
+    while (!done->load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  } catch (...) {
+    ncclCommAbort(comm_);  // no thread to be had: abort here
+  }
 }
 
 void NcclCommunicator::checkUsable() const {
@@ -336,21 +364,12 @@ void NcclCommunicator::barrier() {
 
 std::unique_ptr<Communicator> NcclCommunicator::split(int color, int key) {
   checkUsable();
-  KAON_CHECK(color >= 0, "NCCL split: color must be >= 0, got {}", color);
+  // A fresh communicator over the host split (unique id from the part's rank 0), the same path
+  // as start-up: ncclCommSplit on a non-blocking communicator failed with "invalid argument" in
+  // the first use of the next collective (H200, NCCL 2.28).
   std::unique_ptr<Communicator> hostPart = host_.split(color, key);
   Communicator& hostRef = *hostPart;
-  std::unique_ptr<NcclCommunicator> c(new NcclCommunicator(hostRef, std::move(hostPart), device_, options_));
-  ncclConfig_t config = nonBlockingConfig();
-  ncclComm_t comm = nullptr;
-  // ncclCommSplit is collective over this communicator; it drains nothing of ours, so wait first.
-  cudaEvent_t drained = acquireEvent();
-  KAON_CUDA_CHECK(cudaEventRecord(drained, stream_));
-  waitForEvent(drained, std::chrono::steady_clock::now(), "NCCL split (draining the stream)");
-  releaseEvent(drained);
-  ncclResult_t r = ncclCommSplit(comm_, color, key, &comm, &config);
-  c->comm_ = comm;
-  c->settle(comm, r, "NCCL split (ncclCommSplit)");  // in non-blocking mode the new communicator reports
-  return c;
+  return create(hostRef, std::move(hostPart), device_, options_);
 }
 
 bool ncclBuilt() { return true; }

@@ -12,15 +12,18 @@
 //
 // Failure. The communicator is non-blocking (ncclConfig_t::blocking = 0): every NCCL call,
 // start-up included, is settled by polling ncclCommGetAsyncError under the timeout. An
-// asynchronous error or a timeout calls ncclCommAbort and raises kaon::Error naming the rank;
-// afterwards every operation fails with that reason. A communicator destroyed during stack
+// asynchronous error or a timeout calls ncclCommAbort (on a helper thread, waited for at most
+// a second: it cannot finish while queued work waits on a stuck compute stream) and raises
+// kaon::Error naming the rank; afterwards every operation fails with that reason. A communicator destroyed during stack
 // unwinding aborts instead of finalising, so a failing rank never waits for its peers.
 #include <nccl.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../cuda/cuda_check.hpp"
@@ -100,6 +103,9 @@ class NcclCommunicator final : public Communicator {
   std::vector<cudaEvent_t> freeEvents_;
   bool aborted_ = false;
   std::string abortReason_;
+  std::thread abortThread_;  // runs ncclCommAbort (see abort())
+  std::shared_ptr<std::atomic<bool>> abortDone_ = std::make_shared<std::atomic<bool>>(false);
+  static constexpr double kAbortWaitSeconds = 1.0;
   Tensor barrierScratch_;  // [1] float32 on device_
 };
 

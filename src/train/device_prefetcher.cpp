@@ -9,19 +9,25 @@ Tensor deviceLike(const Tensor& host, Device device) {
 
 Tensor firstSamples(const Tensor& t, std::int64_t count) { return t.defined() ? t.slice(0, count) : Tensor(); }
 
+// GPU slots: asynchronous on the copy stream. Host slots (the CPU mode): a plain copy.
 void copyAsync(const Tensor& dst, const Tensor& src) {
   if (!src.defined()) return;
-  KAON_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype(), "device prefetcher: batch layout changed ({} {} into {} {})",
-             dtypeName(src.dtype()), src.shape().str(), dtypeName(dst.dtype()), dst.shape().str());
-  detail::cudaCopyAsync(dst.raw(), dst.device(), src.raw(), src.device(), src.bytes(), detail::StreamKind::Copy);
+  KAON_CHECK(dst.shape() == src.shape() && dst.dtype() == src.dtype(),
+             "device prefetcher: batch layout changed ({} {} into {} {})", dtypeName(src.dtype()), src.shape().str(),
+             dtypeName(dst.dtype()), dst.shape().str());
+  if (dst.device().isCpu() && src.device().isCpu())
+    dst.copyFrom(src);
+  else
+    detail::cudaCopyAsync(dst.raw(), dst.device(), src.raw(), src.device(), src.bytes(), detail::StreamKind::Copy);
 }
 
 }  // namespace
 
-DeviceBatchPrefetcher::DeviceBatchPrefetcher(Device device, int slots) : device_(device), computeFence_(device.index) {
-  KAON_CHECK(device.isCuda(), "device prefetcher: {} is not a GPU", device.str());
+DeviceBatchPrefetcher::DeviceBatchPrefetcher(Device device, int slots) : device_(device) {
   KAON_CHECK(slots >= 2, "device prefetcher: needs at least 2 slots to overlap, got {}", slots);
   slots_.resize(static_cast<std::size_t>(slots));
+  if (device.isCpu()) return;  // CPU mode: synchronous copies, no events
+  computeFence_ = detail::DeviceEvent(device.index);
   for (auto& s : slots_) s.copied = detail::DeviceEvent(device.index);
 }
 
@@ -35,7 +41,8 @@ DeviceBatchPrefetcher::~DeviceBatchPrefetcher() {
 
 void DeviceBatchPrefetcher::stage(const data::Batch& host) {
   KAON_CHECK(staged_ - taken_ < static_cast<std::int64_t>(slots_.size()),
-             "device prefetcher: {} batches staged and none taken (at most {})", staged_ - taken_, slots_.size());
+             "device prefetcher: {} batches are staged and not yet taken (at most {})", staged_ - taken_,
+             slots_.size());
   Slot& slot = slots_[static_cast<std::size_t>(staged_ % static_cast<std::int64_t>(slots_.size()))];
   const std::int64_t n = host.size();
   if (slot.capacity < n) {
@@ -51,12 +58,14 @@ void DeviceBatchPrefetcher::stage(const data::Batch& host) {
   for (const auto& t : slot.full.inputs) slot.view.inputs.push_back(firstSamples(t, n));
   for (const auto& t : slot.full.targets) slot.view.targets.push_back(firstSamples(t, n));
   slot.view.weights = host.weights.defined() ? firstSamples(slot.full.weights, n) : Tensor();
-  computeFence_.record(detail::StreamKind::Compute);
-  computeFence_.makeStreamWait(detail::StreamKind::Copy);
+  if (computeFence_.valid()) {
+    computeFence_.record(detail::StreamKind::Compute);
+    computeFence_.makeStreamWait(detail::StreamKind::Copy);
+  }
   for (std::size_t i = 0; i < host.inputs.size(); ++i) copyAsync(slot.view.inputs[i], host.inputs[i]);
   for (std::size_t i = 0; i < host.targets.size(); ++i) copyAsync(slot.view.targets[i], host.targets[i]);
   copyAsync(slot.view.weights, host.weights);
-  slot.copied.record(detail::StreamKind::Copy);
+  if (slot.copied.valid()) slot.copied.record(detail::StreamKind::Copy);
   ++staged_;
 }
 

@@ -14,6 +14,8 @@
 //   (the host does not). The host buffers of batches staged before it may be reused from then
 //   on (take() checks their copies have finished).
 // - The returned device batch stays valid until `slots - 1` further calls of stage().
+// On a CPU `device` the copies are plain synchronous ones into its own host slots (no events):
+// the same contract, checkable without a GPU (the tests of BatchFeed use it).
 #include <cstdint>
 #include <vector>
 

@@ -13,6 +13,7 @@
 #include "kaon/train/gradient_allreducer.hpp"
 #include "kaon/train/metrics_log.hpp"
 #include "kaon/train/run_control.hpp"
+#include "batch_feed.hpp"
 #include "device_prefetcher.hpp"
 #include "progress.hpp"
 
@@ -321,23 +322,15 @@ std::vector<EpochResult> Trainer::fit() {
     lo.hold = prefetcher_ ? 2 : 1;
     lo.pinned = prefetcher_ != nullptr;
     data::Loader loader(train_, std::move(order), lo);
-    if (prefetcher_) prefetcher_->discardPending();  // an earlier pass may have stopped early
     CopyFence fence{prefetcher_.get()};  // destroyed before the loader frees its host buffers
+    BatchFeed feed(loader, prefetcher_.get(), steps - progress_.stepInEpoch);
     std::int64_t samples = 0;
-    const data::Batch* host = nullptr;  // this step's batch as read (host memory)
     for (std::int64_t s = progress_.stepInEpoch; s < steps; ++s) {
       if (watchdog_) watchdog_->beat("reading data", progress_.globalStep);
       auto readStart = Timeline::Clock::now();  // with prefetch: the time the model waits for data
-      if (!prefetcher_ || s == progress_.stepInEpoch) {
-        host = loader.next();
-        if (prefetcher_) prefetcher_->stage(*host);
-      }
-      const data::Batch& batch = prefetcher_ ? prefetcher_->take() : *host;
+      const auto [host, compute] = feed.next();
       const data::Batch& hostBatch = *host;
-      if (prefetcher_ && s + 1 < steps) {
-        host = loader.next();  // hostBatch stays valid (hold = 2)
-        prefetcher_->stage(*host);
-      }
+      const data::Batch& batch = *compute;
       const std::int64_t count = batch.size();
       times_.data += std::chrono::duration<double>(Timeline::Clock::now() - readStart).count();
       if (timeline_) timeline_->add("data", "data", readStart, Timeline::Clock::now());

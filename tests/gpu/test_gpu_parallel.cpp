@@ -69,7 +69,7 @@ TEST(GpuSyncStep, TheNcclGradientPathEqualsThePlainStep) {
   optim::Adam a1, a2;
   a1.attach(plain.parameters(), plain.gradients(), plain.trainableRanges());
   a2.attach(shared.parameters(), shared.gradients(), shared.trainableRanges());
-  train::GradientAllreducer reducer(shared, *nccl, 512);  // several buckets, in reverse order
+  train::GradientAllreducer reducer(shared, *nccl, 64);  // several buckets, in reverse order
   ASSERT_GT(reducer.buckets().size(), 2u);
   auto data = testing::blobImages(48, 3);
   data::Batch host = data->allocateBatch(16);
