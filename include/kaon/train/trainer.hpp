@@ -53,7 +53,8 @@ struct TrainerOptions {
   std::string configText;  // stored in checkpoints; ranks must agree on it
   std::size_t bucketBytes = 25u << 20;  // gradient allreduce bucket size
   // Multi-rank runs: abort the whole job when this rank reports no progress for this long
-  // (a peer died or stalled); 0 disables.
+  // (a peer died or stalled); 0 disables. Also the timeout of an NCCL communicator the trainer
+  // creates for a GPU model.
   double stallTimeoutSeconds = 600;
   // Reproducible mode: the global batch is cut into micro-batches of `microBatch` samples whose
   // gradients are computed separately and summed in a fixed order on every rank, so final
