@@ -5,13 +5,19 @@
 #include <cstring>
 
 #include "cuda_memory.hpp"
+#include "device_stream.hpp"
 
 namespace kaon {
 namespace {
 constexpr std::size_t kCpuAlignment = 64;
 }
 
-Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
+Storage::Storage(std::size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
+  if (device.isCpu() && pinned && bytes > 0) {
+    data_ = detail::cudaHostAllocate(bytes);  // page-locked, from the host pool; null: none to be had
+    pinned_ = data_ != nullptr;
+  }
+  if (pinned_) return;
   if (device.isCpu()) {
     std::size_t rounded = std::max<std::size_t>(kCpuAlignment, (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment);
     data_ = std::aligned_alloc(kCpuAlignment, rounded);
@@ -22,7 +28,9 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
 }
 
 Storage::~Storage() {
-  if (device_.isCpu())
+  if (pinned_)
+    detail::cudaHostRelease(data_);
+  else if (device_.isCpu())
     std::free(data_);
   else
     detail::cudaRelease(data_, device_.index);
@@ -33,6 +41,14 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.storage_ = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * dtypeSize(dtype), device);
+  return t;
+}
+
+Tensor Tensor::emptyPinned(const Shape& shape, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * dtypeSize(dtype), Device::cpu(), true);
   return t;
 }
 
