@@ -5,17 +5,17 @@
 #include <cstring>
 
 #include "cuda_memory.hpp"
+#include "host_allocator.hpp"
 
 namespace kaon {
-namespace {
-constexpr std::size_t kCpuAlignment = 64;
-}
 
+// CPU blocks come from the caching host allocator (host_allocator.hpp): 64-byte aligned, reused
+// only after this Storage, i.e. the last Tensor handle on it, is destroyed.
 Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.isCpu()) {
-    std::size_t rounded = std::max<std::size_t>(kCpuAlignment, (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment);
-    data_ = std::aligned_alloc(kCpuAlignment, rounded);
-    KAON_CHECK(data_ != nullptr, "out of host memory allocating {} bytes", bytes);
+    detail::HostBlock b = detail::hostAllocate(bytes);
+    data_ = b.ptr;
+    hostClass_ = b.classBytes;
   } else {
     data_ = detail::cudaAllocate(bytes, device.index);
   }
@@ -23,7 +23,7 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
 
 Storage::~Storage() {
   if (device_.isCpu())
-    std::free(data_);
+    detail::hostRelease(detail::HostBlock{data_, hostClass_}, bytes_);
   else
     detail::cudaRelease(data_, device_.index);
 }

@@ -16,7 +16,8 @@
 
 namespace kaon {
 
-// Raw memory block. CPU blocks are 64-byte aligned (one AVX-512 register, one cache line).
+// Raw memory block. CPU blocks are 64-byte aligned (one AVX-512 register, one cache line) and
+// come from the caching host allocator (kaon/core/runtime.hpp: hostMemoryStats, setHostCaching).
 class Storage {
  public:
   Storage(std::size_t bytes, Device device);
@@ -31,6 +32,7 @@ class Storage {
  private:
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
+  std::size_t hostClass_ = 0;  // CPU: the block's size class in the host cache (0: not cached)
   Device device_;
 };
 
