@@ -320,8 +320,10 @@ void biasActivationInPlace(float* y, const ConvGeometry& g, const GemmEpilogue& 
 #pragma omp simd
       for (std::int64_t i = 0; i < P; ++i) row[i] = std::max(row[i] + b, 0.f);
     } else {
+      if (e.rowBias) {
 #pragma omp simd
-      for (std::int64_t i = 0; i < P; ++i) row[i] += b;
+        for (std::int64_t i = 0; i < P; ++i) row[i] += b;
+      }
       applyActivationTile(row, P, 1, P, e.act, e.alpha);
     }
   }

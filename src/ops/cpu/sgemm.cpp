@@ -27,6 +27,7 @@
 namespace kaon::ops::cpu {
 
 void applyActivationTile(float* c, std::int64_t ldc, std::int64_t mr, std::int64_t nr, Activation act, float alpha) {
+  if (act == Activation::Identity) return;
   for (std::int64_t i = 0; i < mr; ++i) {
     float* row = c + i * ldc;
     for (std::int64_t j = 0; j < nr; ++j) {
