@@ -7,6 +7,7 @@
 
 #include "app_support.hpp"
 #include "kaon/comm/communicator.hpp"
+#include "kaon/comm/device_selection.hpp"
 #include "kaon/config/run_config.hpp"
 #include "kaon/core/runtime.hpp"
 #include "kaon/data/data_config.hpp"
@@ -43,7 +44,12 @@ int run(int argc, char** argv) {
 
   kaon::config::ConfigNode modelNode(rc.model, "model", rc.path);
   kaon::nn::Model model = kaon::nn::modelFromConfig(modelNode);
-  model.build(kaon::DType::Float32, rc.seed);
+  // device: cuda gives each rank GPU (node-local rank % GPUs); collective, so a misfit (no GPU,
+  // two ranks on one GPU) is reported by every rank together.
+  const kaon::Device device =
+      kaon::comm::selectRankDevice(kaon::comm::deviceRequestFromName(rc.device), *comm, {rc.gpuShare});
+  model.build(kaon::DType::Float32, rc.seed, device);
+  if (device.isCuda()) spdlog::info("device: {} (rank 0; one GPU per rank by node-local rank)", device.str());
   if (root) std::fputs(model.summary().c_str(), stdout);
   if (summaryOnly) return 0;
 
@@ -95,7 +101,18 @@ int run(int argc, char** argv) {
                    trainer.stats().meanStaleness, trainer.stats().maxStaleness);
     return kaon::train::StopSignals::requested() ? kaon::train::kExitInterrupted : 0;
   }
-  kaon::train::Trainer trainer(model, *opt.optimizer, lr, *data.train, data.validation.get(), rc.trainer, comm.get());
+  // GPU gradients, weights and buffers of several ranks: NCCL (or host staging, per gpu.communicator);
+  // it forwards host values (metrics, agreement) to the MPI communicator.
+  std::unique_ptr<kaon::comm::Communicator> deviceComm;
+  if (device.isCuda() && comm->size() > 1) {
+    auto transport = rc.gpuCommunicator == "nccl"  ? kaon::comm::DeviceTransport::Nccl
+                     : rc.gpuCommunicator == "mpi" ? kaon::comm::DeviceTransport::Mpi
+                                                   : kaon::comm::DeviceTransport::Auto;
+    deviceComm = kaon::comm::makeDeviceCommunicator(*comm, device, transport, rc.trainer.stallTimeoutSeconds);
+  }
+  if (deviceComm) spdlog::info("GPU buffers of the {} ranks travel over {}", comm->size(), deviceComm->name());
+  kaon::train::Trainer trainer(model, *opt.optimizer, lr, *data.train, data.validation.get(), rc.trainer,
+                               deviceComm ? deviceComm.get() : comm.get());
   if (!resumeFrom.empty()) trainer.resumeFrom(resumeFrom);
   trainer.fit();
   if (trainer.interrupted()) return kaon::train::kExitInterrupted;

@@ -22,6 +22,7 @@ endif()
 
 # CUDA: AUTO builds the backend when a toolkit is found (CI machines have one but no GPU).
 set(KAON_HAS_CUDA OFF)
+set(KAON_HAS_NCCL OFF)
 if(NOT KAON_WITH_CUDA STREQUAL "OFF")
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
@@ -45,6 +46,24 @@ if(NOT KAON_WITH_CUDA STREQUAL "OFF")
                           "set CUDNN_ROOT or configure with -DKAON_WITH_CUDA=OFF")
     endif()
     message(STATUS "Kaon: cuDNN ${CUDNN_LIBRARY}")
+    # NCCL, the same way (beside the toolkit, then the system paths; NCCL_ROOT overrides).
+    # Optional under AUTO: without it the NCCL communicator throws NotImplemented and GPU
+    # buffers go through MPI with host staging.
+    if(NOT KAON_WITH_NCCL STREQUAL "OFF")
+      find_path(NCCL_INCLUDE_DIR nccl.h
+        HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}
+        PATH_SUFFIXES include include/x86_64-linux-gnu)
+      find_library(NCCL_LIBRARY nccl
+        HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}
+        PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu)
+      if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+        set(KAON_HAS_NCCL ON)
+        message(STATUS "Kaon: NCCL ${NCCL_LIBRARY}")
+      elseif(KAON_WITH_NCCL STREQUAL "ON")
+        message(FATAL_ERROR "KAON_WITH_NCCL=ON but NCCL was not found (nccl.h: ${NCCL_INCLUDE_DIR}, libnccl: "
+                            "${NCCL_LIBRARY}); set NCCL_ROOT")
+      endif()
+    endif()
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
       set(CMAKE_CUDA_ARCHITECTURES 90)
     endif()
@@ -54,4 +73,7 @@ if(NOT KAON_WITH_CUDA STREQUAL "OFF")
     message(FATAL_ERROR "KAON_WITH_CUDA=ON but no CUDA compiler was found")
   endif()
 endif()
-message(STATUS "Kaon: CUDA backend ${KAON_HAS_CUDA}")
+if(KAON_WITH_NCCL STREQUAL "ON" AND NOT KAON_HAS_CUDA)
+  message(FATAL_ERROR "KAON_WITH_NCCL=ON needs the CUDA backend")
+endif()
+message(STATUS "Kaon: CUDA backend ${KAON_HAS_CUDA}, NCCL ${KAON_HAS_NCCL}")

@@ -2,6 +2,8 @@
 
 #include <mpi.h>
 
+#include "kaon/comm/device_selection.hpp"
+
 namespace kaon::comm {
 
 std::vector<double> Communicator::allreduce(std::vector<double> values, ReduceOp op) {
@@ -32,6 +34,7 @@ class LocalCommunicator : public Communicator {
   int size() const override { return 1; }
   int localRank() const override { return 0; }
   int localSize() const override { return 1; }
+  bool supportsDevice(Device) const override { return true; }  // nothing moves anywhere
   void allreduce(const Tensor&, ReduceOp) override {}
   std::unique_ptr<Request> allreduceAsync(const Tensor&, ReduceOp) override { return std::make_unique<DoneRequest>(); }
   void broadcast(const Tensor&, int root) override { checkPeer(root); }
@@ -66,6 +69,21 @@ std::unique_ptr<Communicator> makeDefaultCommunicator() {
     if (size > 1) return makeWorldCommunicator();
   }
   return makeLocalCommunicator();
+}
+
+}  // namespace kaon::comm
+
+namespace kaon::comm {
+
+std::unique_ptr<Communicator> makeDeviceCommunicator(Communicator& host, Device device, DeviceTransport transport,
+                                                     double timeoutSeconds) {
+  KAON_CHECK(device.isCuda(), "device communicator: {} is not a GPU", device.str());
+  // Auto: NCCL where it can serve (built, one GPU per rank); ncclBuilt() is the same on every
+  // rank, so every rank takes part in the same collectives here.
+  bool nccl = transport == DeviceTransport::Nccl;
+  if (transport == DeviceTransport::Auto) nccl = ncclBuilt() && !sharedGpuConflict(host, device);
+  if (nccl) return makeNcclCommunicator(host, device, NcclOptions{timeoutSeconds});
+  return makeStagedCommunicator(host);
 }
 
 }  // namespace kaon::comm

@@ -1,8 +1,17 @@
-// MPI communicator over CPU buffers. Every call is checked; MPI errors become kaon::Error
-// (MPI_ERRORS_RETURN is set on the communicator so MPI does not abort on its own).
+// MPI communicator over CPU buffers (and GPU buffers when the MPI library is CUDA-aware).
+// Every call is checked; MPI errors become kaon::Error (MPI_ERRORS_RETURN is set on the
+// communicator so MPI does not abort on its own).
 #include <mpi.h>
+#if defined(OPEN_MPI) && __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>  // MPIX_Query_cuda_support
+#endif
+
+#include <cstdlib>
+#include <cstring>
 
 #include "kaon/comm/communicator.hpp"
+#include "kaon/core/runtime.hpp"
+#include "kaon/ops/elementwise.hpp"
 
 namespace kaon::comm {
 namespace {
@@ -39,12 +48,23 @@ MPI_Op mpiOp(ReduceOp op) {
   return MPI_SUM;
 }
 
-void checkHost(const Tensor& t, const char* op) {
-  KAON_CHECK(t.defined() && t.device().isCpu(), "MPI {}: needs a CPU tensor (GPU buffers go through NCCL)", op);
+// GPU buffers only with a CUDA-aware MPI, which reads device memory with its own copies: the
+// compute stream is drained first so the buffer holds what the queued kernels wrote.
+void checkBuffer(const Tensor& t, const char* op, bool cudaAware) {
+  KAON_CHECK(t.defined(), "MPI {}: undefined tensor", op);
+  if (t.device().isCuda()) {
+    KAON_CHECK(cudaAware, "MPI {}: a tensor on {} needs a CUDA-aware MPI (this one is not; "
+               "use the NCCL or the staged communicator)", op, t.device().str());
+    cudaSynchronize(t.device().index);
+  }
   KAON_CHECK(t.numel() < (std::int64_t{1} << 31), "MPI {}: {} elements exceed MPI's int count", op, t.numel());
 }
 
 void scaleForAverage(const Tensor& t, int size) {
+  if (t.device().isCuda()) {
+    ops::scaleInPlace(t, 1.0 / static_cast<double>(size));
+    return;
+  }
   dispatchFloat(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();
@@ -86,7 +106,7 @@ class MpiRequest : public Request {
 
 class MpiCommunicator : public Communicator {
  public:
-  explicit MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+  explicit MpiCommunicator(MPI_Comm comm) : comm_(comm), cudaAware_(mpiCudaAware()) {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     KAON_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
     KAON_MPI_CHECK(MPI_Comm_size(comm_, &size_));
@@ -107,43 +127,44 @@ class MpiCommunicator : public Communicator {
   int size() const override { return size_; }
   int localRank() const override { return localRank_; }
   int localSize() const override { return localSize_; }
+  bool supportsDevice(Device d) const override { return d.isCpu() || cudaAware_; }
 
   void allreduce(const Tensor& b, ReduceOp op) override {
-    checkHost(b, "allreduce");
+    checkBuffer(b, "allreduce", cudaAware_);
     KAON_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, b.raw(), count(b), mpiType(b.dtype()), mpiOp(op), comm_));
     if (op == ReduceOp::Average) scaleForAverage(b, size_);
   }
   std::unique_ptr<Request> allreduceAsync(const Tensor& b, ReduceOp op) override {
-    checkHost(b, "allreduce");
+    checkBuffer(b, "allreduce", cudaAware_);
     MPI_Request r;
     KAON_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, b.raw(), count(b), mpiType(b.dtype()), mpiOp(op), comm_, &r));
     return std::make_unique<MpiRequest>(r, op == ReduceOp::Average ? b : Tensor(), size_);
   }
   void broadcast(const Tensor& b, int root) override {
-    checkHost(b, "broadcast");
+    checkBuffer(b, "broadcast", cudaAware_);
     checkRank(root);
     KAON_MPI_CHECK(MPI_Bcast(b.raw(), count(b), mpiType(b.dtype()), root, comm_));
   }
   void allgather(const Tensor& send, const Tensor& recv) override {
-    checkHost(send, "allgather");
-    checkHost(recv, "allgather");
+    checkBuffer(send, "allgather", cudaAware_);
+    checkBuffer(recv, "allgather", cudaAware_);
     KAON_CHECK(recv.numel() == send.numel() * size_ && recv.dtype() == send.dtype(),
                "allgather: receive buffer of {} elements for {} ranks x {}", recv.numel(), size_, send.numel());
     KAON_MPI_CHECK(MPI_Allgather(send.raw(), count(send), mpiType(send.dtype()), recv.raw(), count(send),
                                  mpiType(send.dtype()), comm_));
   }
   void send(const Tensor& b, int dest, int tag) override {
-    checkHost(b, "send");
+    checkBuffer(b, "send", cudaAware_);
     checkRank(dest);
     KAON_MPI_CHECK(MPI_Send(b.raw(), count(b), mpiType(b.dtype()), dest, tag, comm_));
   }
   void recv(const Tensor& b, int source, int tag) override {
-    checkHost(b, "recv");
+    checkBuffer(b, "recv", cudaAware_);
     checkRank(source);
     KAON_MPI_CHECK(MPI_Recv(b.raw(), count(b), mpiType(b.dtype()), source, tag, comm_, MPI_STATUS_IGNORE));
   }
   int recvAny(const Tensor& b, int tag) override {
-    checkHost(b, "recv");
+    checkBuffer(b, "recv", cudaAware_);
     MPI_Status status;
     KAON_MPI_CHECK(MPI_Recv(b.raw(), count(b), mpiType(b.dtype()), MPI_ANY_SOURCE, tag, comm_, &status));
     int received = 0;
@@ -153,14 +174,14 @@ class MpiCommunicator : public Communicator {
     return status.MPI_SOURCE;
   }
   std::unique_ptr<Request> sendAsync(const Tensor& b, int dest, int tag) override {
-    checkHost(b, "send");
+    checkBuffer(b, "send", cudaAware_);
     checkRank(dest);
     MPI_Request r;
     KAON_MPI_CHECK(MPI_Isend(b.raw(), count(b), mpiType(b.dtype()), dest, tag, comm_, &r));
     return std::make_unique<MpiRequest>(r, Tensor(), size_);
   }
   std::unique_ptr<Request> recvAsync(const Tensor& b, int source, int tag) override {
-    checkHost(b, "recv");
+    checkBuffer(b, "recv", cudaAware_);
     checkRank(source);
     MPI_Request r;
     KAON_MPI_CHECK(MPI_Irecv(b.raw(), count(b), mpiType(b.dtype()), source, tag, comm_, &r));
@@ -178,10 +199,21 @@ class MpiCommunicator : public Communicator {
   void checkRank(int r) const { KAON_CHECK(r >= 0 && r < size_, "rank {} outside communicator of size {}", r, size_); }
 
   MPI_Comm comm_;
+  bool cudaAware_ = false;
   int rank_ = 0, size_ = 1, localRank_ = 0, localSize_ = 1;
 };
 
 }  // namespace
+
+bool mpiCudaAware() {
+  if (const char* force = std::getenv("KAON_MPI_CUDA_AWARE"); force && *force)
+    return std::strcmp(force, "0") != 0 && cudaBuilt();
+#if defined(MPIX_CUDA_AWARE_SUPPORT)
+  return cudaBuilt() && MPIX_Query_cuda_support() == 1;
+#else
+  return false;  // no way to ask this MPI: assume host memory only
+#endif
+}
 
 std::unique_ptr<Communicator> makeWorldCommunicator() {
   int initialised = 0;

@@ -94,6 +94,15 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
   node.finish();
 }
 
+void readGpu(ConfigNode& node, RunConfig& rc) {
+  if (rc.device == "cpu") node.fail("applies to device: cuda or auto only (device is cpu)");
+  rc.gpuShare = node.getOr<bool>("share", false);
+  rc.gpuCommunicator = node.getChoice("communicator", {"auto", "nccl", "mpi"}, std::string("auto"));
+  if (rc.gpuShare && rc.gpuCommunicator == "nccl")
+    node.failKey("communicator", "nccl needs one GPU per rank; with share: true use auto or mpi");
+  node.finish();
+}
+
 void readLogging(ConfigNode& node, RunConfig& rc) {
   rc.trainer.metricsFile = node.getOr<std::string>("metrics_file", "");
   if (!rc.trainer.metricsFile.empty() && !rc.trainer.metricsFile.ends_with(".csv") &&
@@ -177,6 +186,8 @@ RunConfig parseRunConfig(const std::string& yamlText, const std::string& source,
   rc.seed = static_cast<std::uint64_t>(top.getOr<long long>("seed", 0));
   rc.threads = top.getOr<int>("threads", 0);
   if (rc.threads < 0) top.failKey("threads", "must be >= 0 (0 = all cores)");
+  rc.device = top.getChoice("device", {"cpu", "cuda", "auto"}, std::string("cpu"));
+  if (auto gpu = top.findChild("gpu")) readGpu(*gpu, rc);
   rc.model = top.child("model").yaml();
   rc.data = top.child("data").yaml();
   rc.optimizer = top.child("optimizer").yaml();

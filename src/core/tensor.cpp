@@ -5,13 +5,20 @@
 #include <cstring>
 
 #include "cuda_memory.hpp"
+#include "device_stream.hpp"
 #include "host_allocator.hpp"
 
 namespace kaon {
 
 // CPU blocks come from the caching host allocator (host_allocator.hpp): 64-byte aligned, reused
-// only after this Storage, i.e. the last Tensor handle on it, is destroyed.
-Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
+// only after this Storage, i.e. the last Tensor handle on it, is destroyed. Pinned blocks come
+// from the CUDA host pool instead (falling back to the host allocator when there is none).
+Storage::Storage(std::size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
+  if (device.isCpu() && pinned && bytes > 0) {
+    data_ = detail::cudaHostAllocate(bytes);  // page-locked, from the host pool; null: none to be had
+    pinned_ = data_ != nullptr;
+  }
+  if (pinned_) return;
   if (device.isCpu()) {
     detail::HostBlock b = detail::hostAllocate(bytes);
     data_ = b.ptr;
@@ -22,7 +29,9 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
 }
 
 Storage::~Storage() {
-  if (device_.isCpu())
+  if (pinned_)
+    detail::cudaHostRelease(data_);
+  else if (device_.isCpu())
     detail::hostRelease(detail::HostBlock{data_, hostClass_}, bytes_);
   else
     detail::cudaRelease(data_, device_.index);
@@ -33,6 +42,14 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.storage_ = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * dtypeSize(dtype), device);
+  return t;
+}
+
+Tensor Tensor::emptyPinned(const Shape& shape, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(static_cast<std::size_t>(shape.numel()) * dtypeSize(dtype), Device::cpu(), true);
   return t;
 }
 

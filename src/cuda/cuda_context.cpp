@@ -14,6 +14,7 @@ DeviceContext* create(int device) {
   c->device = device;
   KAON_CUDA_CHECK(cudaSetDevice(device));
   KAON_CUDA_CHECK(cudaStreamCreateWithFlags(&c->compute, cudaStreamNonBlocking));
+  KAON_CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy, cudaStreamNonBlocking));
   KAON_CUBLAS_CHECK(cublasCreate(&c->cublas));
   KAON_CUBLAS_CHECK(cublasSetStream(c->cublas, c->compute));
   // Plain FP32 arithmetic: no TF32 tensor-core rounding (parity with the CPU backend).
@@ -38,6 +39,8 @@ DeviceContext& context(int device) {
 }
 
 cudaStream_t computeStream(int device) { return context(device).compute; }
+
+cudaStream_t copyStream(int device) { return context(device).copy; }
 
 void synchronize(int device) { KAON_CUDA_CHECK(cudaStreamSynchronize(computeStream(device))); }
 

@@ -26,6 +26,15 @@ void cudaResetPeakMemory(int device) { cuda::resetPeak(device); }
 void cudaEmptyCache(int device) { cuda::emptyCache(device); }
 void cudaSynchronize(int device) { cuda::synchronize(device); }
 
+std::string cudaDeviceUuid(int device) {
+  cudaDeviceProp prop{};
+  KAON_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  std::string id = "GPU";
+  const auto* b = reinterpret_cast<const unsigned char*>(prop.uuid.bytes);
+  for (int i = 0; i < 16; ++i) id += fmt::format("{}{:02x}", (i == 0 || i == 4 || i == 6 || i == 8 || i == 10) ? "-" : "", b[i]);
+  return id;
+}
+
 namespace detail {
 
 void* cudaAllocate(std::size_t bytes, int deviceIndex) { return cuda::allocate(bytes, deviceIndex); }

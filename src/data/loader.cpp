@@ -7,6 +7,16 @@
 namespace kaon::data {
 namespace {
 
+// The dataset's batch layout, in page-locked memory.
+Batch pinnedBatch(const Dataset& dataset, std::int64_t n) {
+  Batch b = dataset.allocateBatch(n);
+  auto pin = [](Tensor& t) { t = Tensor::emptyPinned(t.shape(), t.dtype()); };
+  for (auto& t : b.inputs) pin(t);
+  for (auto& t : b.targets) pin(t);
+  if (b.weights.defined()) pin(b.weights);
+  return b;
+}
+
 Batch firstSamples(const Batch& full, std::int64_t count) {
   Batch v;
   for (const auto& t : full.inputs) v.inputs.push_back(t.slice(0, count));
@@ -21,18 +31,19 @@ Loader::Loader(const Dataset& dataset, std::vector<std::int64_t> order, LoaderOp
     : dataset_(dataset), order_(std::move(order)), options_(options) {
   KAON_CHECK(options_.batchSize >= 1, "loader: batch size must be >= 1, got {}", options_.batchSize);
   KAON_CHECK(options_.prefetch >= 0, "loader: prefetch must be >= 0, got {}", options_.prefetch);
+  KAON_CHECK(options_.hold >= 1, "loader: hold must be >= 1, got {}", options_.hold);
   const auto n = static_cast<std::int64_t>(order_.size());
   batches_ = n / options_.batchSize + (!options_.dropLast && n % options_.batchSize != 0 ? 1 : 0);
   KAON_CHECK(options_.firstBatch >= 0 && options_.firstBatch <= batches_, "loader: first batch {} outside [0, {}]",
              options_.firstBatch, batches_);
   nextBatch_ = options_.firstBatch;
   if (batches_ == nextBatch_) return;
-  // One slot for the consumer plus `prefetch` being filled or waiting.
-  const int slots = options_.prefetch + 1;
+  // `hold` slots for the consumer plus `prefetch` being filled or waiting.
+  const int slots = options_.prefetch + options_.hold;
   const std::int64_t size = std::min<std::int64_t>(options_.batchSize, n);
   for (int s = 0; s < slots; ++s) {
     Slot slot;
-    slot.full = dataset_.allocateBatch(size);
+    slot.full = options_.pinned ? pinnedBatch(dataset_, size) : dataset_.allocateBatch(size);
     slot.view = slot.full;
     slots_.push_back(std::move(slot));
     free_.push_back(s);
@@ -105,17 +116,22 @@ const Batch* Loader::next() {
                             batches_, first, first + countOf(b) - 1, dataset_.describe(), what));
   };
   if (options_.prefetch == 0) {
+    // The slots rotate: batch b uses slot b % hold, so the `hold` latest batches stay intact.
+    Slot& slot = slots_[static_cast<std::size_t>(b % options_.hold)];
     try {
-      readInto(b, slots_[0]);
+      readInto(b, slot);
     } catch (...) {
       nextBatch_ = batches_;  // the pass is over
       fail(std::current_exception());
     }
     ++nextBatch_;
-    return &slots_[0].view;
+    return &slot.view;
   }
   std::unique_lock<std::mutex> lock(mutex_);
-  if (current_ >= 0) free_.push_back(current_), current_ = -1;
+  if (static_cast<int>(held_.size()) == options_.hold) {
+    free_.push_back(held_.front());
+    held_.pop_front();
+  }
   cv_.notify_all();
   cv_.wait(lock, [&] { return !ready_.empty() || error_; });
   if (ready_.empty()) {
@@ -125,7 +141,7 @@ const Batch* Loader::next() {
   auto [batch, slot] = ready_.front();
   ready_.pop_front();
   KAON_CHECK(batch == b, "data loader: expected batch {}, the worker produced {}", b, batch);
-  current_ = slot;
+  held_.push_back(slot);
   ++nextBatch_;
   return &slots_[static_cast<std::size_t>(slot)].view;
 }

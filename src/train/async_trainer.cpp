@@ -10,6 +10,7 @@
 #include "kaon/optim/clip.hpp"
 #include "kaon/train/metrics_log.hpp"
 #include "kaon/train/run_control.hpp"
+#include "device_prefetcher.hpp"
 
 namespace kaon::train {
 namespace {
@@ -22,18 +23,26 @@ constexpr int kHeaderSize = 5;  // kind, version, steps, lossSum, samples
 
 }  // namespace
 
+comm::Communicator& AsyncTrainer::deviceCapable(comm::Communicator& comm, Device device,
+                                                std::unique_ptr<comm::Communicator>& owned) {
+  // Master/worker messages need MPI's any-source receive, which NCCL lacks: GPU buffers go
+  // through page-locked host buffers, or straight to a CUDA-aware MPI.
+  if (comm.supportsDevice(device)) return comm;
+  owned = comm::makeStagedCommunicator(comm);
+  return *owned;
+}
+
 AsyncTrainer::AsyncTrainer(nn::Model& model, optim::Optimizer& optimizer,
                            std::function<double(std::int64_t)> learningRate, const data::Dataset& train,
                            const data::Dataset* validation, TrainerOptions options, AsyncOptions async,
                            comm::Communicator& comm)
     : model_(model), optimizer_(optimizer), learningRate_(std::move(learningRate)), train_(train),
-      validation_(validation), options_(std::move(options)), async_(async), comm_(comm) {
+      validation_(validation), options_(std::move(options)), async_(async),
+      comm_(deviceCapable(comm, model.device(), stagedComm_)) {
   KAON_CHECK(comm_.size() >= 2, "{} needs a master and at least one worker: run with 2 or more ranks",
              async_.mode == AsyncOptions::Mode::Downpour ? "downpour" : "asynchronous easgd");
   KAON_CHECK(async_.pullEvery >= 1, "downpour.pull_every must be >= 1");
   KAON_CHECK(async_.tau >= 1, "easgd.tau must be >= 1");
-  if (model_.device().isCuda())
-    throw NotImplemented("master/worker training of a GPU model (host staging or CUDA-aware MPI is the next CUDA slice)");
   const int workers = comm_.size() - 1;
   if (async_.alpha == 0.0) async_.alpha = 0.9 / workers;
   KAON_CHECK(async_.alpha > 0 && async_.alpha < 1, "easgd.alpha must be in (0, 1), got {}", async_.alpha);
@@ -75,8 +84,8 @@ std::vector<EpochResult> AsyncTrainer::runMaster() {
   const std::int64_t P = model_.parameterCount();
   const bool downpour = async_.mode == AsyncOptions::Mode::Downpour;
   Tensor header = Tensor::empty(Shape{kHeaderSize}, DType::Float64), reply = Tensor::empty(Shape{2}, DType::Float64);
-  Tensor payload = Tensor::empty(Shape{P}, model_.parameters().dtype());
-  Tensor diff = Tensor::empty(Shape{P}, model_.parameters().dtype());
+  Tensor payload = Tensor::empty(Shape{P}, model_.parameters().dtype(), model_.device());
+  Tensor diff = Tensor::empty(Shape{P}, model_.parameters().dtype(), model_.device());
   std::vector<std::int64_t> workerSteps(comm_.size(), 0);
   std::unique_ptr<MetricsLog> log;
   if (!options_.metricsFile.empty()) log = std::make_unique<MetricsLog>(options_.metricsFile, false);
@@ -187,7 +196,7 @@ void AsyncTrainer::runWorker() {
   data::ShardedSampler sampler(train_.size(), {options_.shuffle, options_.seed, worker, workers,
                                                data::RemainderPolicy::Pad});
   Tensor header = Tensor::empty(Shape{kHeaderSize}, DType::Float64), reply = Tensor::empty(Shape{2}, DType::Float64);
-  Tensor diff = Tensor::empty(model_.parameters().shape(), model_.parameters().dtype());
+  Tensor diff = Tensor::empty(model_.parameters().shape(), model_.parameters().dtype(), model_.device());
   Watchdog watchdog(options_.stallTimeoutSeconds, comm_.rank());
   double version = 0, lossSum = 0;
   std::int64_t localSteps = 0, samples = 0;
@@ -200,8 +209,9 @@ void AsyncTrainer::runWorker() {
       watchdog.beat("reading data", localSteps);
       train_.read(std::span(order).subspan(begin, count), batch);
       watchdog.beat("forward/backward", localSteps);
-      Tensor pred = model_.forward(batch.inputs[0], true);
-      ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights);
+      const data::Batch dev = batchOnDevice(batch, model_.device());  // a GPU model gets a copy
+      Tensor pred = model_.forward(dev.inputs[0], true);
+      ops::LossResult l = ops::loss(options_.loss, pred, dev.targets[0], dev.weights);
       KAON_CHECK(std::isfinite(l.value), "rank {}: training diverged (loss {})", comm_.rank(), l.value);
       model_.zeroGrad();
       model_.backward(l.grad);

@@ -21,6 +21,10 @@ std::string paramPath(const std::string& dotted, const char* root) {
   return p;
 }
 
+// GPU state (a model, optimizer or strategy on a GPU) is written from a host copy; the file is
+// the same whichever device wrote it, so a run resumes on any device.
+Tensor onHost(const Tensor& t) { return t.device().isCpu() ? t : t.to(Device::cpu()); }
+
 void fsyncPath(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd >= 0) {
@@ -50,10 +54,10 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     f.writeAttribute("optimizer_steps", static_cast<std::int64_t>(optimizer.stepCount()));
     f.writeAttribute("config", configText);
     f.writeAttribute("parameter_count", model.parameterCount());
-    for (const auto& p : model.namedParameters()) f.writeTensor(paramPath(p.name, "model"), p.parameter->value);
-    for (const auto& [name, b] : model.namedBuffers()) f.writeTensor(paramPath(name, "buffers"), b->value);
-    for (const auto& [name, t] : optimizer.state()) f.writeTensor("/optimizer/" + name, t);
-    for (const auto& [name, t] : strategyState) f.writeTensor("/strategy/" + name, t);
+    for (const auto& p : model.namedParameters()) f.writeTensor(paramPath(p.name, "model"), onHost(p.parameter->value));
+    for (const auto& [name, b] : model.namedBuffers()) f.writeTensor(paramPath(name, "buffers"), onHost(b->value));
+    for (const auto& [name, t] : optimizer.state()) f.writeTensor("/optimizer/" + name, onHost(t));
+    for (const auto& [name, t] : strategyState) f.writeTensor("/strategy/" + name, onHost(t));
     f.flush();
     f.close();
     fsyncPath(tmp);
@@ -79,7 +83,7 @@ TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim
     Tensor src = f.readTensor(objectPath, dst.dtype());
     KAON_CHECK(src.numel() == dst.numel(), "{}: {} '{}' has shape {}, the model has {}", path, what, objectPath,
                src.shape().str(), dst.shape().str());
-    dst.copyFrom(src.reshape(dst.shape()));
+    dst.copyFrom(src.reshape(dst.shape()));  // host -> wherever the model lives
   };
   for (const auto& p : model.namedParameters()) restore(paramPath(p.name, "model"), p.parameter->value, "parameter");
   std::int64_t stored = f.readIntAttribute("parameter_count");

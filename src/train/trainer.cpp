@@ -13,6 +13,8 @@
 #include "kaon/train/gradient_allreducer.hpp"
 #include "kaon/train/metrics_log.hpp"
 #include "kaon/train/run_control.hpp"
+#include "batch_feed.hpp"
+#include "device_prefetcher.hpp"
 #include "progress.hpp"
 
 namespace kaon::train {
@@ -45,13 +47,24 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
                "reproducible mode: trainer.micro_batch {} must divide the per-rank batch {} (global batch {} over {} "
                "ranks)", m, options_.batchSize, options_.batchSize * comm_->size(), comm_->size());
     KAON_CHECK(!options_.easgd, "reproducible mode applies to synchronous allreduce, not easgd");
-    if (model_.device().isCuda()) throw NotImplemented("reproducible mode for a GPU model");
+    // Bitwise-equal sums need deterministic kernels: cudnnFind picks algorithms by speed (per
+    // geometry, so micro-batch shapes may get other ones) and some backward algorithms
+    // accumulate with atomics.
+    if (model_.device().isCuda())
+      throw NotImplemented("reproducible mode for a GPU model (needs deterministic cuDNN/cuBLAS algorithms)");
   }
   // Validates the metric names against the loss before any training happens.
   MetricAccumulator(options_.loss, options_.metrics);
+  if (model_.device().isCuda()) prefetcher_ = std::make_unique<DeviceBatchPrefetcher>(model_.device());
   if (comm_->size() > 1) {
-    if (model_.device().isCuda())
-      throw NotImplemented("data-parallel training of a GPU model (the NCCL communicator is the next CUDA slice)");
+    if (!comm_->supportsDevice(model_.device())) {
+      // GPU buffers (gradients, weights, buffers, the EASGD center) go through NCCL where it can
+      // serve, else through host staging; host values (metrics, agreement) still take comm's
+      // path, to which the device communicator forwards them.
+      ownedDeviceComm_ = comm::makeDeviceCommunicator(*comm_, model_.device(), comm::DeviceTransport::Auto,
+                                                      options_.stallTimeoutSeconds);
+      comm_ = ownedDeviceComm_.get();
+    }
     checkRanksAgree();
     // Dropout masks must differ between ranks, which see different samples.
     model_.setStochasticSeed(data::splitmix64(options_.seed ^ (0xD509ull + static_cast<std::uint64_t>(comm_->rank()))));
@@ -160,20 +173,12 @@ void Trainer::resumeFrom(const std::string& path) {
 }
 
 namespace {
-// Batches are read on the CPU; a model on a GPU gets a device copy (synchronous copies).
-data::Batch onDevice(const data::Batch& b, Device device) {
-  if (device.isCpu()) return b;
-  data::Batch r;
-  for (const auto& t : b.inputs) r.inputs.push_back(t.to(device));
-  for (const auto& t : b.targets) r.targets.push_back(t.to(device));
-  if (b.weights.defined()) r.weights = b.weights.to(device);
-  return r;
-}
 Tensor onCpu(const Tensor& t) { return t.device().isCpu() ? t : t.to(Device::cpu()); }
 }  // namespace
 
-Trainer::StepResult Trainer::trainStep(const data::Batch& hostBatch, std::int64_t globalStep) {
-  const data::Batch batch = onDevice(hostBatch, model_.device());
+Trainer::StepResult Trainer::trainStep(const data::Batch& anyBatch, std::int64_t globalStep) {
+  // fit() hands over batches already on the device (prefetched); others are copied here.
+  const data::Batch batch = batchOnDevice(anyBatch, model_.device());
   using Clock = Timeline::Clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   auto t0 = Clock::now();
@@ -224,7 +229,7 @@ std::map<std::string, double> Trainer::evaluate(const data::Dataset& dataset) {
     for (std::int64_t i = 0; i < count; ++i) idx[i] = first + start + i;
     if (watchdog_) watchdog_->beat("validation", progress_.globalStep);
     dataset.read(idx, batch);
-    const data::Batch dev = onDevice(batch, model_.device());
+    const data::Batch dev = batchOnDevice(batch, model_.device());
     Tensor pred = model_.forward(dev.inputs[0], false);
     ops::LossResult l = ops::loss(options_.loss, pred, dev.targets[0], dev.weights, false);
     acc.add(onCpu(pred), batch.targets[0], l.value * count, static_cast<double>(count));
@@ -282,6 +287,16 @@ Trainer::StepResult Trainer::reproducibleStep(const data::Batch& batch, std::int
   return {lossSum / static_cast<double>(local), prediction};
 }
 
+namespace {
+// Host buffers of a loader must outlive the asynchronous copies from them.
+struct CopyFence {
+  DeviceBatchPrefetcher* prefetcher;
+  ~CopyFence() {
+    if (prefetcher) prefetcher->synchronize();
+  }
+};
+}  // namespace
+
 std::vector<EpochResult> Trainer::fit() {
   data::ShardedSampler sampler(train_.size(), {options_.shuffle, options_.seed, comm_->rank(), comm_->size(),
                                               data::RemainderPolicy::Pad});
@@ -300,14 +315,22 @@ std::vector<EpochResult> Trainer::fit() {
     MetricAccumulator trainMetrics(options_.loss, options_.metrics);
     ProgressLine progress(epoch + 1, options_.epochs, steps, options_.batchSize * comm_->size(),
                           options_.logEverySteps, options_.progress && root);
-    // Batches are read ahead in a background thread (data.prefetch); same batches as reading in the loop.
-    data::Loader loader(train_, std::move(order),
-                        {options_.batchSize, options_.dropLastBatch, options_.prefetch, progress_.stepInEpoch});
+    // Batches are read ahead in a background thread (data.prefetch); same batches as reading in the
+    // loop. A GPU model gets them in page-locked memory and one step ahead on the device: batch
+    // s+1 is copied on the copy stream while step s computes (so the loader holds two batches).
+    data::LoaderOptions lo{options_.batchSize, options_.dropLastBatch, options_.prefetch, progress_.stepInEpoch};
+    lo.hold = prefetcher_ ? 2 : 1;
+    lo.pinned = prefetcher_ != nullptr;
+    data::Loader loader(train_, std::move(order), lo);
+    CopyFence fence{prefetcher_.get()};  // destroyed before the loader frees its host buffers
+    BatchFeed feed(loader, prefetcher_.get(), steps - progress_.stepInEpoch);
     std::int64_t samples = 0;
     for (std::int64_t s = progress_.stepInEpoch; s < steps; ++s) {
       if (watchdog_) watchdog_->beat("reading data", progress_.globalStep);
       auto readStart = Timeline::Clock::now();  // with prefetch: the time the model waits for data
-      const data::Batch& batch = *loader.next();
+      const auto [host, compute] = feed.next();
+      const data::Batch& hostBatch = *host;
+      const data::Batch& batch = *compute;
       const std::int64_t count = batch.size();
       times_.data += std::chrono::duration<double>(Timeline::Clock::now() - readStart).count();
       if (timeline_) timeline_->add("data", "data", readStart, Timeline::Clock::now());
@@ -316,7 +339,7 @@ std::vector<EpochResult> Trainer::fit() {
                                               : trainStep(batch, progress_.globalStep);
       double loss = step.loss;
       // Training metrics come from the step's own forward pass (weights before the update), as in Keras.
-      trainMetrics.add(step.prediction, batch.targets[0], loss * count, static_cast<double>(count));
+      trainMetrics.add(step.prediction, hostBatch.targets[0], loss * count, static_cast<double>(count));
       samples += count;
       ++progress_.globalStep;
       progress_.stepInEpoch = s + 1;

@@ -89,6 +89,28 @@ TEST(RunConfig, EachBadConfigGivesItsOwnError) {
   EXPECT_TRUE(mentions(errorOf([] { parseRunConfig("version: 1\n", "empty.yaml"); }), {"model", "missing"}));
 }
 
+TEST(RunConfig, DeviceAndGpuKeys) {
+  RunConfig rc = parseRunConfig(kBase, "base.yaml");
+  EXPECT_EQ(rc.device, "cpu");  // the default: results do not change with the machine
+  EXPECT_FALSE(rc.gpuShare);
+  EXPECT_EQ(rc.gpuCommunicator, "auto");
+  rc = parseRunConfig(kBase, "gpu.yaml", {"device=cuda", "gpu={share: true, communicator: mpi}"});
+  EXPECT_EQ(rc.device, "cuda");
+  EXPECT_TRUE(rc.gpuShare);
+  EXPECT_EQ(rc.gpuCommunicator, "mpi");
+  EXPECT_EQ(parseRunConfig(kBase, "a.yaml", {"device=auto", "gpu.communicator=nccl"}).gpuCommunicator, "nccl");
+  auto err = [](std::vector<std::string> overrides) {
+    return errorOf([&] { parseRunConfig(kBase, "bad.yaml", overrides); });
+  };
+  EXPECT_TRUE(mentions(err({"device=cudaa"}), {"bad.yaml", "device", "did you mean 'cuda'", "cpu, cuda, auto"}));
+  EXPECT_TRUE(mentions(err({"devices=cuda"}), {"devices", "did you mean 'device'"}));
+  EXPECT_TRUE(mentions(err({"gpu.share=true"}), {"gpu", "device: cuda or auto only"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "gpu.shared=true"}), {"gpu.shared", "did you mean 'share'"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "gpu.communicator=gloo"}), {"gpu.communicator", "auto, nccl, mpi"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "gpu={share: true, communicator: nccl}"}),
+                       {"gpu.communicator", "one GPU per rank"}));
+}
+
 TEST(ModelConfig, EachBadModelGivesItsOwnError) {
   auto err = [](std::vector<std::string> overrides) {
     return errorOf([&] { buildModel(parseRunConfig(kBase, "bad.yaml", overrides)); });

@@ -2,11 +2,13 @@
 // re-thrown with context after the good batches, prompt shutdown when the consumer stops.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <numeric>
 #include <thread>
 
+#include "kaon/core/runtime.hpp"
 #include "kaon/data/in_memory_dataset.hpp"
 #include "kaon/data/loader.hpp"
 #include "kaon/data/sampler.hpp"
@@ -147,6 +149,49 @@ TEST(Loader, ReadsAheadWhileTheConsumerComputes) {
   };
   double sync = run(0), overlapped = run(2);  // 10 batches: ~0.4 s vs ~0.22 s
   EXPECT_LT(overlapped, 0.8 * sync) << "sync " << sync << " s, prefetch " << overlapped << " s";
+}
+
+}  // namespace
+}  // namespace kaon::data
+
+namespace kaon::data {
+namespace {
+
+// hold = 2 (what a GPU trainer uses to copy batch k+1 while it still reads batch k): the
+// previous batch is intact after the next call, in pinned memory too, for every prefetch depth.
+TEST(Loader, HoldKeepsThePreviousBatchIntactAndPinnedBuffersGiveTheSameBatches) {
+  auto d = ramp(47);
+  std::vector<std::int64_t> order(47);
+  std::iota(order.begin(), order.end(), 0);
+  std::reverse(order.begin(), order.end());
+  for (int prefetch : {0, 1, 2}) {
+    for (bool pinned : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "prefetch " << prefetch << " pinned " << pinned);
+      LoaderOptions o{8, false, prefetch, 0};
+      o.hold = 2;
+      o.pinned = pinned;
+      Loader loader(*d, order, o);
+      const Batch* previous = nullptr;
+      std::vector<float> previousX;
+      std::int64_t k = 0;
+      while (const Batch* b = loader.next()) {
+        if (previous) EXPECT_EQ(previous->inputs[0].toVector<float>(), previousX) << "batch " << k - 1 << " was overwritten";
+        const std::int64_t count = std::min<std::int64_t>(8, 47 - 8 * k);
+        ASSERT_EQ(b->size(), count);
+        for (std::int64_t i = 0; i < count; ++i) {
+          const float sample = static_cast<float>(order[static_cast<std::size_t>(8 * k + i)]);
+          EXPECT_EQ(b->inputs[0].data<float>()[2 * i], sample);
+          EXPECT_EQ(b->targets[0].data<float>()[i], static_cast<float>(static_cast<int>(sample) % 3));
+        }
+        if (pinned && cudaBuilt() && cudaDeviceCount() > 0) EXPECT_TRUE(b->inputs[0].pinned());
+        previous = b;
+        previousX = b->inputs[0].toVector<float>();
+        ++k;
+      }
+      EXPECT_EQ(k, 6);
+    }
+  }
+  EXPECT_THROW(Loader(*d, order, LoaderOptions{8, false, 1, 0, 0}), Error);  // hold must be >= 1
 }
 
 }  // namespace

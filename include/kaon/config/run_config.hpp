@@ -6,6 +6,8 @@
 //   version: 1
 //   seed: 1234          # everything random derives from it
 //   threads: 0          # CPU threads per process; 0 = all cores available
+//   device: cpu         # cpu | cuda (one GPU per rank) | auto (cuda when every rank sees a GPU)
+//   gpu:       {share, communicator}   # optional, device cuda/auto only
 //   model:     {...}    # nn::modelFromConfig
 //   data:      {...}    # data::datasetsFromConfig
 //   optimizer: {...}    # optim::optimizerFromConfig
@@ -31,6 +33,9 @@ struct RunConfig {
   std::string text;        // the effective YAML after overrides (stored in checkpoints)
   std::uint64_t seed = 0;
   int threads = 0;
+  std::string device = "cpu";         // cpu | cuda | auto (comm::selectRankDevice)
+  bool gpuShare = false;              // gpu.share: several ranks of a node may use one GPU
+  std::string gpuCommunicator = "auto";  // gpu.communicator: auto | nccl | mpi (GPU buffers' path)
   YAML::Node model, data, optimizer, schedule;  // schedule may be null
   train::TrainerOptions trainer;  // trainer.batchSize is set per rank by perRankBatch()
   std::string mode = "sync";      // sync | downpour | easgd

@@ -1,6 +1,7 @@
 #pragma once
 // Process-wide runtime facts: CPU threads for kernels and the CUDA devices visible.
 #include <cstdint>
+#include <string>
 
 namespace kaon {
 
@@ -25,6 +26,9 @@ void cudaResetPeakMemory(int device = 0);
 void cudaEmptyCache(int device = 0);  // returns cached, unused blocks to the driver
 // Blocks until all queued work of the device (its compute stream) has finished.
 void cudaSynchronize(int device = 0);
+// The UUID of the physical GPU behind `device` ("GPU-xxxxxxxx-..."): equal in every process that
+// sees that GPU, whatever CUDA_VISIBLE_DEVICES renumbered. Empty without CUDA.
+std::string cudaDeviceUuid(int device = 0);
 
 // The caching host allocator behind CPU tensors (src/core/host_allocator.hpp). Freed blocks are
 // kept in size-class free lists and handed to the next request of that class, so a training

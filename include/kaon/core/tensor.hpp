@@ -17,10 +17,12 @@
 namespace kaon {
 
 // Raw memory block. CPU blocks are 64-byte aligned (one AVX-512 register, one cache line) and
-// come from the caching host allocator (kaon/core/runtime.hpp: hostMemoryStats, setHostCaching).
+// come from the caching host allocator (kaon/core/runtime.hpp: hostMemoryStats, setHostCaching);
+// pinned CPU blocks are page-locked (when the CUDA backend and a driver are present) so that
+// copies to and from a GPU can run asynchronously.
 class Storage {
  public:
-  Storage(std::size_t bytes, Device device);
+  Storage(std::size_t bytes, Device device, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -28,12 +30,14 @@ class Storage {
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
   std::size_t hostClass_ = 0;  // CPU: the block's size class in the host cache (0: not cached)
   Device device_;
+  bool pinned_ = false;
 };
 
 class Tensor {
@@ -43,6 +47,9 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
   static Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
+  // Host tensor in page-locked memory (staging for GPU transfers); plain host memory when the
+  // build has no CUDA backend or no driver is found (pinned() then says false).
+  static Tensor emptyPinned(const Shape& shape, DType dtype = DType::Float32);
   template <class T>
   static Tensor fromVector(const Shape& shape, const std::vector<T>& values);
 
@@ -53,6 +60,7 @@ class Tensor {
   std::int64_t numel() const { return shape_.numel(); }
   DType dtype() const { return dtype_; }
   Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
+  bool pinned() const { return storage_ && storage_->pinned(); }
   std::size_t bytes() const { return static_cast<std::size_t>(numel()) * dtypeSize(dtype_); }
 
   void* raw() const;

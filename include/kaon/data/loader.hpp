@@ -8,8 +8,12 @@
 // Contract:
 // - Batches come in order: batch k holds order[k*B .. k*B+B) (the last one may be shorter
 //   unless dropLast), exactly what synchronous Dataset::read calls would give.
-// - A batch returned by next() stays valid and unchanged until the next call to next() or
-//   the loader's destruction; then its buffer is reused. next() is for one consumer thread.
+// - A batch returned by next() stays valid and unchanged until `hold` further calls to next()
+//   (1 by default: until the next call) or the loader's destruction; then its buffer is
+//   reused. next() is for one consumer thread. hold = 2 lets a GPU trainer copy batch k+1 to
+//   the device while it still reads batch k's targets on the host.
+// - pinned: batch buffers are page-locked host memory, so copies to a GPU run asynchronously
+//   (plain memory where that is unavailable).
 // - An exception in the worker is re-thrown by next() (for the batch it happened in) as
 //   kaon::Error naming the batch, its sample range and the dataset, after the batches read
 //   before it were delivered.
@@ -32,6 +36,8 @@ struct LoaderOptions {
   bool dropLast = false;
   int prefetch = 2;             // batches read ahead; 0: synchronous
   std::int64_t firstBatch = 0;  // start here (resuming mid-epoch)
+  int hold = 1;                 // batches the consumer may hold at once (>= 1)
+  bool pinned = false;          // page-locked batch buffers (for asynchronous GPU copies)
 };
 
 class Loader {
@@ -59,7 +65,7 @@ class Loader {
   LoaderOptions options_;
   std::int64_t batches_ = 0, nextBatch_ = 0;
   std::vector<Slot> slots_;
-  int current_ = -1;  // slot held by the consumer
+  std::deque<int> held_;  // slots held by the consumer, oldest first
 
   std::mutex mutex_;
   std::condition_variable cv_;

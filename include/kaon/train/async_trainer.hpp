@@ -17,6 +17,9 @@
 // ELASTIC, a payload. When the update budget (epochs x steps per epoch) is spent, each
 // worker's next message is answered with STOP, so no message is left in flight; the master
 // then validates, checkpoints and every rank returns.
+//
+// A GPU model: weights, gradients and elastic differences travel through page-locked host
+// buffers (staged communicator), or directly where the MPI library is CUDA-aware.
 #include "kaon/train/trainer.hpp"
 
 namespace kaon::train {
@@ -59,6 +62,9 @@ class AsyncTrainer {
   const data::Dataset* validation_;
   TrainerOptions options_;
   AsyncOptions async_;
+  static comm::Communicator& deviceCapable(comm::Communicator& comm, Device device,
+                                           std::unique_ptr<comm::Communicator>& owned);
+  std::unique_ptr<comm::Communicator> stagedComm_;  // GPU model over plain MPI; before comm_
   comm::Communicator& comm_;
   std::int64_t stepsPerEpoch_ = 0;
   AsyncStats stats_;

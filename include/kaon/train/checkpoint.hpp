@@ -8,7 +8,9 @@
 //   /optimizer/<state>            flat optimizer state (momentum, Adam moments, ...)
 //   /strategy/<state>             training-strategy state (the EASGD center variable)
 // Files are written to "<path>.tmp-<pid>", flushed, fsync'ed and renamed over <path>, so a
-// crash mid-write never damages the previous checkpoint.
+// crash mid-write never damages the previous checkpoint. The file does not depend on the
+// device: GPU state is copied to the host to be written and copied back on load, so a
+// checkpoint of a GPU run resumes on the CPU and vice versa.
 #include <cstdint>
 #include <string>
 

@@ -6,6 +6,11 @@
 // disjoint shard of every epoch's permutation, gradients are averaged by bucketed
 // non-blocking allreduce overlapping backward, parameters start equal (broadcast from rank
 // 0), metrics are reduced exactly (sums and counts), and rank 0 logs and checkpoints.
+//
+// A model on a GPU: batches land in page-locked memory and are copied one step ahead on the
+// device's copy stream. Several ranks need a communicator that takes GPU buffers (NCCL, staged);
+// given one that does not (plain MPI), the trainer layers NCCL over it (one GPU per rank) or,
+// without NCCL or with shared GPUs, host staging. Metrics always travel as host values.
 #include <chrono>
 #include <functional>
 #include <map>
@@ -48,7 +53,8 @@ struct TrainerOptions {
   std::string configText;  // stored in checkpoints; ranks must agree on it
   std::size_t bucketBytes = 25u << 20;  // gradient allreduce bucket size
   // Multi-rank runs: abort the whole job when this rank reports no progress for this long
-  // (a peer died or stalled); 0 disables.
+  // (a peer died or stalled); 0 disables. Also the timeout of an NCCL communicator the trainer
+  // creates for a GPU model.
   double stallTimeoutSeconds = 600;
   // Reproducible mode: the global batch is cut into micro-batches of `microBatch` samples whose
   // gradients are computed separately and summed in a fixed order on every rank, so final
@@ -120,7 +126,10 @@ class Trainer {
   TrainingProgress progress_;
   std::unique_ptr<comm::Communicator> ownedComm_;
   comm::Communicator* comm_;
+  // NCCL/staged over the given communicator (GPU model); declared before what uses it.
+  std::unique_ptr<comm::Communicator> ownedDeviceComm_;
   std::unique_ptr<class GradientAllreducer> allreducer_;
+  std::unique_ptr<class DeviceBatchPrefetcher> prefetcher_;  // GPU model: batches one step ahead
   std::unique_ptr<class Watchdog> watchdog_;
   bool interrupted_ = false;
   StepTimes times_;

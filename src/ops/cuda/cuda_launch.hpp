@@ -64,6 +64,12 @@ template <class T>
 void lossForwardBackward(LossKind kind, const T* pred, const T* target, const T* weight, double gradScale, T* loss,
                          T* grad, i64 N, i64 inner, cudaStream_t s);
 
+// Inverted dropout over n elements: mask[i] = scale if counterUniform24(seed, offset + i) >=
+// threshold else 0 (threshold = counterThreshold24(rate), scale = 1 / (1 - rate)); y = x * mask.
+template <class T>
+void dropoutForward(double scale, std::uint32_t threshold, std::uint64_t seed, std::uint64_t offset, const T* x, T* y,
+                    T* mask, i64 n, cudaStream_t s);
+
 // Fused optimizer steps over n elements (see kaon/ops/optimizer_steps.hpp for the formulas).
 template <class T>
 void sgdStep(double lr, double momentum, double weightDecay, bool nesterov, T* p, const T* g, T* v, i64 n,

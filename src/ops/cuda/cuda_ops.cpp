@@ -6,6 +6,7 @@
 #include "../../cuda/cuda_context.hpp"
 #include "cuda_kernels.hpp"
 #include "cuda_launch.hpp"
+#include "kaon/ops/counter_rng.hpp"
 
 namespace kaon::ops::cudak {
 namespace {
@@ -121,6 +122,18 @@ void mul(const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch("mul", out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::mul<T>(a.data<T>(), b.data<T>(), out.data<T>(), out.numel(), streamOf(out));
+  });
+}
+
+void dropoutForward(double rate, std::uint64_t seed, std::uint64_t offset, const Tensor& x, const Tensor& y,
+                    const Tensor& mask) {
+  // The threshold and scale are computed on the host exactly as the CPU kernel computes them.
+  const std::uint32_t threshold = counterThreshold24(rate);
+  const double scale = 1.0 / (1.0 - rate);
+  dispatch("dropout", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::dropoutForward<T>(scale, threshold, seed, offset, x.data<T>(), y.data<T>(), mask.data<T>(), x.numel(),
+                            streamOf(x));
   });
 }
 

@@ -1,6 +1,6 @@
 // Registration of the CUDA backend's kernels (built only with CUDA; otherwise
-// register_cuda_stub.cpp leaves the table empty). Entries not listed here (dropout for now)
-// report "not implemented: <op> on the cuda backend".
+// register_cuda_stub.cpp leaves the table empty). Entries not listed here report
+// "not implemented: <op> on the cuda backend".
 #include "cuda_kernels.hpp"
 
 namespace kaon::ops {
@@ -31,6 +31,7 @@ void registerCudaKernels(KernelTable& t) {
   t.poolForward = cudak::poolForward;
   t.poolBackward = cudak::poolBackward;
   t.lossForwardBackward = cudak::lossForwardBackward;
+  t.dropoutForward = cudak::dropoutForward;
   t.sgdStep = cudak::sgdStep;
   t.adamStep = cudak::adamStep;
   t.rmspropStep = cudak::rmspropStep;
