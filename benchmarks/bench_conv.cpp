@@ -15,6 +15,7 @@
 
 #include "bench_common.hpp"
 #include "kaon/core/tensor.hpp"
+#include "kaon/ops/activation.hpp"
 #include "kaon/ops/conv.hpp"
 
 using namespace kaon;
@@ -85,6 +86,29 @@ void registerLayer(const Layer& l) {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(fmt::format("conv/gemmonly/{}/{}/{}", l.name, dirName(d), shape).c_str(), blasFn)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  // Forward with bias + ReLU as the Conv layer runs it: the fused op (one pass over y) against
+  // conv, biasAdd and activation as three ops (the layer before the fused epilogue). Kaon rows
+  // only (no baseline); compare the two rows of a layer.
+  for (bool fused : {true, false}) {
+    auto fn = [=](benchmark::State& state) {
+      Tensor x = randomTensor(xs, 1), w = randomTensor(ws, 2), b = randomTensor(Shape{g.outChannels}, 3);
+      for (auto _ : state) {
+        if (fused) {
+          benchmark::DoNotOptimize(ops::conv(x, w, b, p, ops::Activation::Relu).raw());
+        } else {
+          Tensor z = ops::conv(x, w, Tensor(), p);
+          ops::biasAdd(z, b);
+          benchmark::DoNotOptimize(ops::activation(ops::Activation::Relu, z).raw());
+        }
+        benchmark::ClobberMemory();
+      }
+      kaon::bench::setFlops(state, flops);
+    };
+    benchmark::RegisterBenchmark(
+        fmt::format("conv/kaon/{}/fwd+bias+relu {}/{}", l.name, fused ? "fused" : "3 ops", shape).c_str(), fn)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }

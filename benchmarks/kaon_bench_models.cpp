@@ -4,10 +4,12 @@
 //   jet   : input 3x64x64; 3x[conv 3x3 128 same + ReLU + maxpool 2] -> flatten -> dense 512 ReLU
 //           -> dense 2; softmax cross-entropy; batch 32.
 //   srcnn : input 2x64x64; conv 9x9 64 same -> ReLU -> conv 3x3 32 same -> ReLU -> conv 5x5 1
-//           same; MSE; batch 8. The residual add of input channel 0 needs a channel-slice layer
-//           that is not in this tree yet, so the net runs without it (its cost is one 8x64x64
-//           add, negligible) and the table says so.
+//           same, plus input channel 0 (slice + add layers, as configs/srcnn_weather.yaml);
+//           MSE; batch 8. --no-residual drops the slice + add (the earlier benchmark).
 //
+// Columns: ms/step is the median wall time of the timed steps; cpu ms/step the median process
+// CPU time of a step (all threads, user + system), the figure to compare on a busy machine
+// (at 1 thread; with 2 threads it includes OpenMP's spin-waiting).
 // GFLOP/s counts conv and dense multiply-adds (2 FLOP each) of forward, backward-filter and
 // backward-data (none for the first layer, whose input needs no gradient); scripts/
 // bench_pytorch_cpu.py counts the same way.
@@ -20,10 +22,14 @@
 #include <vector>
 
 #include "kaon/core/runtime.hpp"
+#include <ctime>
+
+#include "kaon/nn/layers/add.hpp"
 #include "kaon/nn/layers/conv.hpp"
 #include "kaon/nn/layers/dense.hpp"
 #include "kaon/nn/layers/pool.hpp"
 #include "kaon/nn/layers/reshape.hpp"
+#include "kaon/nn/layers/slice.hpp"
 #include "kaon/nn/model.hpp"
 #include "kaon/ops/loss.hpp"
 #include "kaon/optim/optimizer.hpp"
@@ -77,20 +83,35 @@ Bench jet(std::int64_t batch) {
   return b;
 }
 
-Bench srcnn(std::int64_t batch) {
+Bench srcnn(std::int64_t batch, bool residual) {
   Bench b;
   b.model.addInput("x", Shape{2, 64, 64});
-  b.model.add(std::make_unique<nn::Conv>("conv1", conv2d(64, 9, ops::Activation::Relu)));
+  b.model.add(std::make_unique<nn::Conv>("conv1", conv2d(64, 9, ops::Activation::Relu)), {"x"});
   b.model.add(std::make_unique<nn::Conv>("conv2", conv2d(32, 3, ops::Activation::Relu)));
   b.model.add(std::make_unique<nn::Conv>("conv3", conv2d(1, 5, ops::Activation::Identity)));
+  if (residual) {
+    b.model.add(std::make_unique<nn::Slice>("coarse", 1, 0, 1), {"x"});
+    b.model.add(std::make_unique<nn::Add>("field"), {"conv3", "coarse"});
+  }
   b.model.build(DType::Float32, 1);
   b.x = randomTensor(Shape{batch, 2, 64, 64}, 2);
   b.y = randomTensor(Shape{batch, 1, 64, 64}, 3);
   b.loss = ops::LossKind::MeanSquaredError;
   const std::int64_t p = 64 * 64;
   b.flops = 2 * convFlops(batch, 2, 64, 81, p) + 3 * (convFlops(batch, 64, 32, 9, p) + convFlops(batch, 32, 1, 25, p));
-  b.note = "no residual add (no channel-slice layer in this tree)";
+  b.note = residual ? "with residual" : "no residual add";
   return b;
+}
+
+double processCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace
@@ -100,25 +121,29 @@ int main(int argc, char** argv) {
   std::string which = "all";
   std::int64_t batch = 0;
   int steps = 20, warmup = 3, threads = 0;
+  bool noResidual = false;
   app.add_option("--model", which, "jet, srcnn or all")->check(CLI::IsMember({"jet", "srcnn", "all"}));
   app.add_option("--batch", batch, "batch size (0: the model's default, jet 32, srcnn 8)");
   app.add_option("--steps", steps, "timed steps");
   app.add_option("--warmup", warmup, "untimed steps first");
   app.add_option("--threads", threads, "CPU threads (0: all cores this process may use)");
+  app.add_flag("--no-residual", noResidual, "SRCNN without the residual add of input channel 0");
   CLI11_PARSE(app, argc, argv);
   try {
     setNumThreads(threads);
     fmt::print("# kaon  threads {}\n", numThreads());
-    fmt::print("{:<8} {:>5} {:>10} {:>10} {:>8}  note\n", "model", "batch", "ms/step", "samples/s", "GFLOP/s");
+    fmt::print("{:<8} {:>5} {:>10} {:>10} {:>8} {:>12}  note\n", "model", "batch", "ms/step", "samples/s", "GFLOP/s",
+               "cpu ms/step");
     std::vector<std::string> models = which == "all" ? std::vector<std::string>{"jet", "srcnn"}
                                                       : std::vector<std::string>{which};
     for (const auto& name : models) {
       std::int64_t n = batch > 0 ? batch : (name == "jet" ? 32 : 8);
-      Bench b = name == "jet" ? jet(n) : srcnn(n);
+      Bench b = name == "jet" ? jet(n) : srcnn(n, !noResidual);
       optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9});
       sgd.attach(b.model.parameters(), b.model.gradients(), b.model.trainableRanges());
-      std::vector<double> ms;
+      std::vector<double> ms, cpuMs;
       for (int i = 0; i < warmup + steps; ++i) {
+        const double c0 = processCpuMs();
         auto t0 = std::chrono::steady_clock::now();
         b.model.zeroGrad();
         Tensor out = b.model.forward(b.x, true);
@@ -126,12 +151,15 @@ int main(int argc, char** argv) {
         b.model.backward(l.grad);
         sgd.step(1e-3);
         auto t1 = std::chrono::steady_clock::now();
-        if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        const double c1 = processCpuMs();
+        if (i >= warmup) {
+          ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+          cpuMs.push_back(c1 - c0);
+        }
       }
-      std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-      double med = ms[ms.size() / 2];
-      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8.1f}  {}\n", name, n, med, n / (med / 1e3),
-                 b.flops / (med / 1e3) / 1e9, b.note);
+      const double med = median(ms);
+      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8.1f} {:>12.2f}  {}\n", name, n, med, n / (med / 1e3),
+                 b.flops / (med / 1e3) / 1e9, median(cpuMs), b.note);
       std::fflush(stdout);
     }
   } catch (const std::exception& e) {

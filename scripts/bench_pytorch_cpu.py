@@ -7,10 +7,11 @@ Models (NCHW, float32):
   jet   : input 3x64x64; 3x[conv 3x3 128 same + ReLU + maxpool 2] -> flatten -> dense 512 ReLU
           -> dense 2; softmax cross-entropy; batch 32.
   srcnn : input 2x64x64; conv 9x9 64 same -> ReLU -> conv 3x3 32 same -> ReLU -> conv 5x5 1 same
-          (+ input channel 0 with --residual); MSE; batch 8.
+          + input channel 0 (the residual; --no-residual drops it); MSE; batch 8.
 GFLOP/s counts only conv and dense multiply-adds (2 FLOP each) of forward, backward-filter
 and backward-data (not for the first layer, whose input needs no gradient), exactly as
-kaon-bench-models does, so the two columns compare directly.
+kaon-bench-models does, so the two columns compare directly. "cpu ms/step" is the median
+process CPU time of a step (all threads), the figure to compare on a busy machine.
 """
 import argparse
 import statistics
@@ -64,18 +65,21 @@ def srcnn(batch, residual):
 def run(name, batch, steps, warmup, residual):
     net, x, y, lossfn, flops, note = jet(batch) if name == "jet" else srcnn(batch, residual)
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    times = []
+    times, cpu = [], []
     for i in range(warmup + steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
         loss = lossfn(net(x), y)
         loss.backward()
         opt.step()
         t1 = time.perf_counter()
+        c1 = time.process_time()
         if i >= warmup:
             times.append(t1 - t0)
+            cpu.append(c1 - c0)
     ms = statistics.median(times) * 1e3
-    return name, batch, ms, batch / (ms / 1e3), flops / (ms / 1e3) / 1e9, note
+    return name, batch, ms, batch / (ms / 1e3), flops / (ms / 1e3) / 1e9, statistics.median(cpu) * 1e3, note
 
 
 def main():
@@ -85,18 +89,18 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--residual", action="store_true", help="SRCNN with the residual add of input channel 0")
+    ap.add_argument("--no-residual", action="store_true", help="SRCNN without the residual add of input channel 0")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     models = ["jet", "srcnn"] if a.model == "all" else [a.model]
     print(f"# pytorch {torch.__version__}  threads {torch.get_num_threads()}  "
           f"mkldnn {torch.backends.mkldnn.is_available()}")
-    print(f"{'model':<8} {'batch':>5} {'ms/step':>10} {'samples/s':>10} {'GFLOP/s':>8}  note")
+    print(f"{'model':<8} {'batch':>5} {'ms/step':>10} {'samples/s':>10} {'GFLOP/s':>8} {'cpu ms/step':>12}  note")
     for m in models:
         batch = a.batch or (32 if m == "jet" else 8)
-        name, b, ms, sps, gf, note = run(m, batch, a.steps, a.warmup, a.residual)
-        print(f"{name:<8} {b:>5} {ms:>10.2f} {sps:>10.1f} {gf:>8.1f}  {note or ''}", flush=True)
+        name, b, ms, sps, gf, cpu_ms, note = run(m, batch, a.steps, a.warmup, not a.no_residual)
+        print(f"{name:<8} {b:>5} {ms:>10.2f} {sps:>10.1f} {gf:>8.1f} {cpu_ms:>12.2f}  {note or ''}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@
 
 #include "cuda_memory.hpp"
 #include "device_stream.hpp"
+#include "host_allocator.hpp"
 
 namespace kaon {
-namespace {
-constexpr std::size_t kCpuAlignment = 64;
-}
 
+// CPU blocks come from the caching host allocator (host_allocator.hpp): 64-byte aligned, reused
+// only after this Storage, i.e. the last Tensor handle on it, is destroyed. Pinned blocks come
+// from the CUDA host pool instead (falling back to the host allocator when there is none).
 Storage::Storage(std::size_t bytes, Device device, bool pinned) : bytes_(bytes), device_(device) {
   if (device.isCpu() && pinned && bytes > 0) {
     data_ = detail::cudaHostAllocate(bytes);  // page-locked, from the host pool; null: none to be had
@@ -19,9 +20,9 @@ Storage::Storage(std::size_t bytes, Device device, bool pinned) : bytes_(bytes),
   }
   if (pinned_) return;
   if (device.isCpu()) {
-    std::size_t rounded = std::max<std::size_t>(kCpuAlignment, (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment);
-    data_ = std::aligned_alloc(kCpuAlignment, rounded);
-    KAON_CHECK(data_ != nullptr, "out of host memory allocating {} bytes", bytes);
+    detail::HostBlock b = detail::hostAllocate(bytes);
+    data_ = b.ptr;
+    hostClass_ = b.classBytes;
   } else {
     data_ = detail::cudaAllocate(bytes, device.index);
   }
@@ -31,7 +32,7 @@ Storage::~Storage() {
   if (pinned_)
     detail::cudaHostRelease(data_);
   else if (device_.isCpu())
-    std::free(data_);
+    detail::hostRelease(detail::HostBlock{data_, hostClass_}, bytes_);
   else
     detail::cudaRelease(data_, device_.index);
 }

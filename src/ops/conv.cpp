@@ -1,6 +1,7 @@
 #include "kaon/ops/conv.hpp"
 
 #include "check.hpp"
+#include "kaon/ops/activation.hpp"
 #include "kernel_table.hpp"
 
 namespace kaon::ops {
@@ -11,6 +12,22 @@ Tensor conv(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvPara
   Tensor y = Tensor::empty(g.outputShape(), x.dtype(), x.device());
   require(&KernelTable::convForward, "conv", x.device())(x, w, y, g);
   if (bias.defined()) biasAdd(y, bias);
+  return y;
+}
+
+Tensor conv(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvParams& p, Activation act, double alpha) {
+  detail::checkCompatible("conv", {&x, &w, &bias});
+  ConvGeometry g = convGeometry(x.shape(), w.shape(), p);
+  if (bias.defined())
+    KAON_CHECK(bias.rank() == 1 && bias.dim(0) == g.outChannels, "conv: bias {} does not fit {} filters",
+               bias.shape().str(), g.outChannels);
+  auto fused = kernelTable(backendFor(x.device())).convForwardFused;
+  if (!fused) {
+    Tensor z = conv(x, w, bias, p);
+    return act == Activation::Identity ? z : activation(act, z, alpha);
+  }
+  Tensor y = Tensor::empty(g.outputShape(), x.dtype(), x.device());
+  fused(x, w, bias, y, g, act, alpha);
   return y;
 }
 

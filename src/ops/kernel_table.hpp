@@ -29,6 +29,11 @@ struct KernelTable {
 
   // Convolution, x [N,C,*S], w [OC,C,*K], y [N,OC,*O] (bias is a separate op).
   void (*convForward)(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g) = nullptr;
+  // Fused forward: y = act(conv(x, w) + b[oc]) with act/alpha as in activationForward; b may be
+  // undefined. Optional: a backend without it (null) gets convForward + biasAdd + activationForward
+  // from the public op, the same result in three passes.
+  void (*convForwardFused)(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const ConvGeometry& g,
+                           Activation act, double alpha) = nullptr;
   // dx = beta*dx + conv^T(dy, w)
   void (*convBackwardData)(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta,
                            const ConvGeometry& g) = nullptr;

@@ -34,6 +34,10 @@ std::string names(const Table& table) {
 
 }  // namespace
 
+bool activationGradFromOutput(Activation kind, double alpha) {
+  return kind == Activation::Identity || kind == Activation::Relu || (kind == Activation::LeakyRelu && alpha >= 0.0);
+}
+
 Activation activationFromName(std::string_view name) {
   for (auto& [k, n] : kActivations)
     if (n == name) return k;

@@ -28,6 +28,11 @@ TEST(LayerGradients, Conv1d2d3d) {
   EXPECT_LT(maxLayerGradientError(std::make_unique<Conv>("c2", c2), {Shape{3, 6, 5}}, 2), kTol);
   ConvOptions c3{.spatialRank = 3, .filters = 2, .kernel = {3, 2, 4}, .stride = {1, 2, 1}, .samePadding = true, .activation = ops::Activation::Tanh};
   EXPECT_LT(maxLayerGradientError(std::make_unique<Conv>("c3", c3), {Shape{2, 4, 5, 6}}, 2), kTol);
+  // Fused forward (bias + activation in the conv op; backward from the output alone).
+  ConvOptions c4{.filters = 5, .kernel = {3}, .samePadding = true, .activation = ops::Activation::Relu};
+  EXPECT_LT(maxLayerGradientError(std::make_unique<Conv>("c4", c4), {Shape{3, 6, 7}}, 2), kTol);
+  ConvOptions c5{.filters = 3, .kernel = {2}, .activation = ops::Activation::LeakyRelu, .activationAlpha = 0.2};
+  EXPECT_LT(maxLayerGradientError(std::make_unique<Conv>("c5", c5), {Shape{2, 5, 4}}, 2), kTol);
 }
 
 TEST(LayerGradients, PoolingAndActivations) {

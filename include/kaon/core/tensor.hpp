@@ -16,7 +16,8 @@
 
 namespace kaon {
 
-// Raw memory block. CPU blocks are 64-byte aligned (one AVX-512 register, one cache line);
+// Raw memory block. CPU blocks are 64-byte aligned (one AVX-512 register, one cache line) and
+// come from the caching host allocator (kaon/core/runtime.hpp: hostMemoryStats, setHostCaching);
 // pinned CPU blocks are page-locked (when the CUDA backend and a driver are present) so that
 // copies to and from a GPU can run asynchronously.
 class Storage {
@@ -34,6 +35,7 @@ class Storage {
  private:
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
+  std::size_t hostClass_ = 0;  // CPU: the block's size class in the host cache (0: not cached)
   Device device_;
   bool pinned_ = false;
 };

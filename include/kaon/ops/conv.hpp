@@ -2,11 +2,17 @@
 // Convolutions over 1, 2 or 3 spatial axes, NC[D]HW layout, PyTorch weight layouts.
 #include "kaon/core/tensor.hpp"
 #include "kaon/ops/conv_params.hpp"
+#include "kaon/ops/kinds.hpp"
 
 namespace kaon::ops {
 
 // y [N, OC, *O] = conv(x [N, C, *S], w [OC, C, *K]) + bias [OC] (bias may be undefined).
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvParams& p);
+// y = act(conv(x, w) + bias), alpha as in ops::activation. Backends with a fused kernel (CPU
+// float32) apply bias and activation in the GEMM's store: one pass over y instead of three,
+// and no pre-activation tensor. Others run conv, biasAdd and activation.
+Tensor conv(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvParams& p, Activation act,
+            double alpha = 0.0);
 // dx for the convolution above.
 Tensor convBackwardData(const Tensor& dy, const Tensor& w, const Shape& xShape, const ConvParams& p);
 // dw = beta*dw + dL/dw; db (may be undefined) = beta*db + dL/db.

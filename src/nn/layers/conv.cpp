@@ -47,16 +47,23 @@ Shape Conv::build(const std::vector<Shape>& in) {
 Tensor Conv::forward(const std::vector<Tensor>& inputs, const ForwardContext&) {
   checkInputs(inputs);
   x_ = inputs[0];
-  z_ = ops::conv(x_, weight_->value, bias_ ? bias_->value : Tensor(), params_);
-  y_ = options_.activation == ops::Activation::Identity ? z_
-                                                        : ops::activation(options_.activation, z_, options_.activationAlpha);
+  const Tensor& bias = bias_ ? bias_->value : Tensor();
+  if (ops::activationGradFromOutput(options_.activation, options_.activationAlpha)) {
+    // Bias and activation fused into the conv (one pass over y on the CPU); backward needs only y.
+    z_ = Tensor();
+    y_ = ops::conv(x_, weight_->value, bias, params_, options_.activation, options_.activationAlpha);
+    return y_;
+  }
+  z_ = ops::conv(x_, weight_->value, bias, params_);
+  y_ = ops::activation(options_.activation, z_, options_.activationAlpha);
   return y_;
 }
 
 std::vector<Tensor> Conv::backward(const Tensor& dy, const BackwardContext& ctx) {
   Tensor dz = options_.activation == ops::Activation::Identity
                   ? dy
-                  : ops::activationBackward(options_.activation, z_, y_, dy, options_.activationAlpha);
+                  : ops::activationBackward(options_.activation, z_.defined() ? z_ : y_, y_, dy,
+                                            options_.activationAlpha);
   if (updatesParams(ctx))
     ops::convBackwardParams(x_, dz, weight_->grad, bias_ ? bias_->grad : Tensor(), 1.0, params_);
   return {ctx.needInputGrad[0] ? ops::convBackwardData(dz, weight_->value, x_.shape(), params_) : Tensor()};

@@ -269,16 +269,20 @@ bool splitSamples(std::int64_t batch, int threads) {
   return threads > 1 && (batch % threads == 0 || batch >= 4 * threads);
 }
 
-// y_n [OC, P] = beta * y_n + W [OC, CK] * col(x_n), for every sample.
-void implicitConv(const float* x, const float* w, float* y, float beta, const ConvGeometry& g) {
+// y_n [OC, P] = act(beta * y_n + W [OC, CK] * col(x_n) + bias), for every sample (epilogue
+// null: no bias, identity). W is packed once here and shared by every sample's GEMM.
+void implicitConv(const float* x, const float* w, float* y, float beta, const ConvGeometry& g,
+                  const GemmEpilogue* epi) {
   const Geo q(g);
   const int threads = numThreads();
-  const StridedMatrix A{w, q.CK, 1};
+  thread_local PackedA packedW;  // reused capacity; read by all threads of the loop below
+  packedW.pack(q.OC, q.CK, StridedMatrix{w, q.CK, 1});
+  const PackedA& A = packedW;
   auto sample = [&](std::int64_t n, int gemmThreads) {
     const float* xn = x + n * q.C * q.inSp;
     float* yn = y + n * q.OC * q.P;
     if (q.pointwise()) {
-      sgemm(q.OC, q.P, q.C, 1.f, A, StridedMatrix{xn, q.P, 1}, beta, yn, q.P, gemmThreads);
+      sgemm(q.OC, q.P, q.C, 1.f, A, StridedMatrix{xn, q.P, 1}, beta, yn, q.P, gemmThreads, epi);
       return;
     }
 #if defined(__AVX2__)
@@ -288,14 +292,14 @@ void implicitConv(const float* x, const float* w, float* y, float beta, const Co
       BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
         packColPadded(xp, q, k0, kc, j0, nc, dst);
       };
-      sgemmPackedB(q.OC, q.P, q.CK, 1.f, A, pack, beta, yn, q.P, gemmThreads);
+      sgemmPackedB(q.OC, q.P, q.CK, 1.f, A, pack, beta, yn, q.P, gemmThreads, epi);
       return;
     }
 #endif
     BPanelPacker pack = [&](std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, float* dst) {
       packCol(xn, q, k0, kc, j0, nc, dst);
     };
-    sgemmPackedB(q.OC, q.P, q.CK, 1.f, A, pack, beta, yn, q.P, gemmThreads);
+    sgemmPackedB(q.OC, q.P, q.CK, 1.f, A, pack, beta, yn, q.P, gemmThreads, epi);
   };
   if (splitSamples(g.batch, threads)) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -305,15 +309,37 @@ void implicitConv(const float* x, const float* w, float* y, float beta, const Co
   }
 }
 
+// y [N, OC, P] = act(y + bias[oc]) in one pass (the direct kernel has no GEMM store to fuse into).
+void biasActivationInPlace(float* y, const ConvGeometry& g, const GemmEpilogue& e) {
+  const std::int64_t planes = g.batch * g.outChannels, P = g.outSpatial();
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (planes * P > 32768)
+  for (std::int64_t np = 0; np < planes; ++np) {
+    float* row = y + np * P;
+    const float b = e.rowBias ? e.rowBias[np % g.outChannels] : 0.f;
+    if (e.act == Activation::Relu) {
+#pragma omp simd
+      for (std::int64_t i = 0; i < P; ++i) row[i] = std::max(row[i] + b, 0.f);
+    } else {
+      if (e.rowBias) {
+#pragma omp simd
+        for (std::int64_t i = 0; i < P; ++i) row[i] += b;
+      }
+      applyActivationTile(row, P, 1, P, e.act, e.alpha);
+    }
+  }
+}
+
 }  // namespace
 
-bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g) {
+bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g,
+                    const GemmEpilogue* epilogue) {
   if (!sgemmAvailable()) return false;
   if (directConvApplies(g)) {
     directConvForward(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g);
+    if (epilogue) biasActivationInPlace(y.data<float>(), g, *epilogue);
     return true;
   }
-  implicitConv(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g);
+  implicitConv(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g, epilogue);
   return true;
 }
 
@@ -345,7 +371,7 @@ bool convBackwardDataF32(const Tensor& dy, const Tensor& w, const Tensor& dx, do
   if (directConvApplies(t))  // few input channels (a first layer): few rows for a GEMM
     directConvForward(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
   else
-    implicitConv(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
+    implicitConv(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t, nullptr);
   return true;
 }
 

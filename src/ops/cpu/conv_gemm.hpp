@@ -12,14 +12,19 @@
 // Layers with at most 4 output channels (stride 1, dilation 1) use the direct kernels of
 // conv_direct.hpp for forward and backward filter instead.
 //
+// The weights (the GEMMs' A) are packed once per call and shared by all samples and threads.
+// Forward takes an optional epilogue: y = act(conv + bias[oc]) applied in the GEMM's store.
+//
 // Each returns false when it cannot run (no AVX2 kernel compiled in), and the caller falls
 // back to the Eigen im2col path.
 #include "kaon/core/tensor.hpp"
 #include "kaon/ops/conv_params.hpp"
+#include "sgemm.hpp"
 
 namespace kaon::ops::cpu {
 
-bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g);
+bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g,
+                    const GemmEpilogue* epilogue = nullptr);
 bool convBackwardDataF32(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g);
 bool convBackwardFilterF32(const Tensor& x, const Tensor& dy, const Tensor& dw, double beta, const ConvGeometry& g);
 

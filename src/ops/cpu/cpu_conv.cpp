@@ -136,6 +136,18 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
   });
 }
 
+// Float32: bias and activation in the GEMM's store (conv_gemm.hpp). Otherwise three passes.
+void convForwardFused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const ConvGeometry& g,
+                      Activation act, double alpha) {
+  if (x.dtype() == DType::Float32) {
+    const GemmEpilogue e{b.defined() ? b.data<float>() : nullptr, act, static_cast<float>(alpha)};
+    if (convForwardF32(x, w, y, g, &e)) return;
+  }
+  convForward(x, w, y, g);
+  if (b.defined()) biasAdd(y, b);
+  if (act != Activation::Identity) activationForward(act, alpha, y, y);
+}
+
 void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g) {
   if (dy.dtype() == DType::Float32 && convBackwardDataF32(dy, w, dx, beta, g)) return;
   dispatchFloat(dy.dtype(), [&](auto tag) {

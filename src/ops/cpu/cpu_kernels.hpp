@@ -19,6 +19,8 @@ void gemmF32(bool transA, bool transB, float alpha, const float* a, std::int64_t
              std::int64_t ldb, float beta, float* c, std::int64_t m, std::int64_t n, std::int64_t k, int threads);
 void gemm(bool transA, bool transB, double alpha, const Tensor& a, const Tensor& b, double beta, const Tensor& c);
 void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g);
+void convForwardFused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const ConvGeometry& g,
+                      Activation act, double alpha);
 void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g);
 void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, double beta, const ConvGeometry& g);
 void biasAdd(const Tensor& y, const Tensor& b);

@@ -5,6 +5,7 @@ namespace kaon::ops {
 void registerCpuKernels(KernelTable& t) {
   t.gemm = cpu::gemm;
   t.convForward = cpu::convForward;
+  t.convForwardFused = cpu::convForwardFused;
   t.convBackwardData = cpu::convBackwardData;
   t.convBackwardFilter = cpu::convBackwardFilter;
   t.biasAdd = cpu::biasAdd;

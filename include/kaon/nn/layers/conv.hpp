@@ -38,7 +38,7 @@ class Conv : public Layer {
   ops::ConvParams params_;  // resolved at build (same padding depends on the input size)
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
-  Tensor x_, z_, y_;
+  Tensor x_, z_, y_;  // z_ (pre-activation) only when the activation gradient needs it, see forward()
 };
 
 }  // namespace kaon::nn
