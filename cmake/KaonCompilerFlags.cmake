@@ -6,6 +6,12 @@ target_compile_options(kaon_build_flags INTERFACE
 if(KAON_NATIVE)
   target_compile_options(kaon_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
 endif()
+# GCC 12 reports -Wmaybe-uninitialized inside its own avx512fintrin.h when Eigen's AVX-512
+# packets are inlined (the _mm512_undefined_* idiom; GCC bug 105593, fixed in GCC 13). The
+# warning points into the compiler's header, never at Kaon code, so it is silenced only there.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+  target_compile_options(kaon_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Wno-maybe-uninitialized>)
+endif()
 if(KAON_SANITIZE)
   string(REPLACE "," ";" _kaon_sanitizers "${KAON_SANITIZE}")
   foreach(s IN LISTS _kaon_sanitizers)
