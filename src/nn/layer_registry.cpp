@@ -11,6 +11,7 @@
 #include "kaon/nn/layers/pool.hpp"
 #include "kaon/nn/layers/reshape.hpp"
 #include "kaon/nn/layers/slice.hpp"
+#include "kaon/nn/layers/sum.hpp"
 #include "kaon/nn/layers/upsample.hpp"
 #include "kaon/nn/layers/zero_pad.hpp"
 #include "layer_options.hpp"
@@ -86,6 +87,9 @@ void registerBuiltinLayers(LayerRegistry& r) {
   r.add("reshape", [](const std::string& name, config::ConfigNode& n) {
     auto dims = n.get<std::vector<int>>("shape");
     return std::make_unique<Reshape>(name, std::vector<std::int64_t>(dims.begin(), dims.end()));
+  });
+  r.add("sum", [](const std::string& name, config::ConfigNode& n) {
+    return std::make_unique<Sum>(name, n.getOr<std::vector<int>>("axes", {}));
   });
   r.add("add", [](const std::string& name, config::ConfigNode&) { return std::make_unique<Add>(name); });
   r.add("batch_norm", [](const std::string& name, config::ConfigNode& n) {

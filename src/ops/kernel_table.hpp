@@ -84,6 +84,13 @@ struct KernelTable {
   void (*padForward)(const Tensor& x, const Tensor& y, std::array<int, 3> before) = nullptr;
   void (*padBackward)(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> before) = nullptr;
 
+  // Sum over the middle axis of x viewed as [outer, size, inner]: y [outer, inner] (accumulated in
+  // double). Backward broadcasts: dx[o, r, i] = beta*dx[o, r, i] + dy[o, i].
+  void (*sumMiddleForward)(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t size,
+                           std::int64_t inner) = nullptr;
+  void (*sumMiddleBackward)(const Tensor& dy, const Tensor& dx, double beta, std::int64_t outer, std::int64_t size,
+                            std::int64_t inner) = nullptr;
+
   // Axis copies, both tensors viewed as [outer, axisSize, inner] around `axis` (same rank, same
   // dims except on `axis`). copyIntoAxis (concat, slice backward): dst[:, offset : offset + src.dim(axis), :]
   // = src, the rest of dst untouched. copyFromAxis (split, slice): dst = beta*dst + src[:, offset :

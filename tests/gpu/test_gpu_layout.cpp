@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../../src/ops/kernel_table.hpp"
+#include "kaon/ops/reduce.hpp"
 #include "gpu_util.hpp"
 
 namespace kaon {
@@ -48,6 +49,19 @@ TEST(GpuLayout, UpsampleForwardAndBackward) {
     cudaTable().upsampleBackward(toGpu(dy), dxG, 0.5, f);
     EXPECT_GPU_CLOSE(yG, y, 0.0);
     EXPECT_GPU_CLOSE(dxG, dx, 1e-6);
+  }
+}
+
+TEST(GpuLayout, SumOverAxesMatchesCpu) {
+  KAON_REQUIRE_GPU();
+  // The ECAL sum of 3DGAN showers ([N, 1, 25, 25, 25] over axes 1..4) and a middle-axis sum.
+  for (auto [shape, first, last] : {std::tuple<Shape, int, int>{Shape{3, 1, 25, 25, 25}, 1, 4}, {Shape{2, 5, 7}, 1, 1}}) {
+    Tensor x = randomTensor(shape, 1);
+    Tensor y = ops::sumAxes(x, first, last);
+    EXPECT_GPU_CLOSE(ops::sumAxes(toGpu(x), first, last), y, kTolF32);
+    Tensor dy = randomTensor(y.shape(), 2);
+    EXPECT_GPU_CLOSE(ops::sumAxesBackward(toGpu(dy), shape, first, last), ops::sumAxesBackward(dy, shape, first, last),
+                     0.0);
   }
 }
 

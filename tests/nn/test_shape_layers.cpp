@@ -1,4 +1,4 @@
-// upsample, zero_pad, conv*_transpose, concat and slice layers: finite-difference gradients
+// upsample, zero_pad, conv*_transpose, concat, slice and sum layers: finite-difference gradients
 // (double) of parameters and inputs in a one-layer model, shape inference and rejected settings.
 #include <gtest/gtest.h>
 
@@ -6,6 +6,7 @@
 #include "kaon/nn/layers/concat.hpp"
 #include "kaon/nn/layers/conv_transpose.hpp"
 #include "kaon/nn/layers/slice.hpp"
+#include "kaon/nn/layers/sum.hpp"
 #include "kaon/nn/layers/upsample.hpp"
 #include "kaon/nn/layers/zero_pad.hpp"
 #include "kaon/nn/model.hpp"
@@ -48,6 +49,21 @@ TEST(UpsampleAndZeroPad, ShapesAndErrors) {
   EXPECT_THROW(ZeroPad("bad", 2, {-1}, {0}), Error);
   Upsample wrongRank("w", 2, {2});
   EXPECT_THROW(wrongRank.build({Shape{4, 5}}), Error);  // a 1-D input for upsample2d
+}
+
+TEST(SumLayer, GradientsShapesAndErrors) {
+  EXPECT_LT(maxLayerGradientError(std::make_unique<Sum>("ecal", std::vector<int>{2, 3, 4}), {Shape{1, 3, 2, 4}}, 2),
+            kTol);
+  EXPECT_LT(maxLayerGradientError(std::make_unique<Sum>("all", std::vector<int>{}), {Shape{2, 3}}, 3), kTol);
+  EXPECT_LT(maxLayerGradientError(std::make_unique<Sum>("mid", std::vector<int>{-2}), {Shape{2, 3, 4}}, 2), kTol);
+  Sum ecal("ecal", {4, 2, 3});
+  EXPECT_EQ(ecal.build({Shape{1, 25, 25, 25}}), (Shape{1}));  // the 3DGAN ECAL sum, any axis order
+  Sum all("all", {});
+  EXPECT_EQ(all.build({Shape{2, 5}}), (Shape{1}));
+  Sum gap("gap", {1, 3});
+  EXPECT_THROW(gap.build({Shape{2, 3, 4}}), Error);
+  Sum batch("batch", {0});
+  EXPECT_THROW(batch.build({Shape{2, 3}}), Error);
 }
 
 ConvTransposeOptions transposeOptions(int rank, std::int64_t filters, std::vector<int> kernel, std::vector<int> stride,

@@ -1,8 +1,10 @@
 // Element-wise CPU kernels: plain loops that GCC vectorises (-O3 -march=native), split across
 // threads only when the tensor is large enough to pay for it.
+#include <algorithm>
 #include <cmath>
 
 #include "cpu_kernels.hpp"
+#include "kaon/core/runtime.hpp"
 
 namespace kaon::ops::cpu {
 namespace {
@@ -166,6 +168,42 @@ double sumSquares(const Tensor& x) {
 #pragma omp parallel for simd reduction(+ : acc) if (x.numel() > kParallelThreshold)
     for (std::int64_t i = 0; i < x.numel(); ++i) acc += static_cast<double>(X[i]) * X[i];
     return acc;
+  });
+}
+
+void sumMiddleForward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t size, std::int64_t inner) {
+  dispatchFloat(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* X = x.data<T>();
+    T* Y = y.data<T>();
+    // One output per task; inner = 1 (the ECAL sum) reads contiguous blocks of `size`.
+    const std::int64_t outputs = outer * inner;
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (x.numel() > kParallelThreshold && outputs > 1)
+    for (std::int64_t k = 0; k < outputs; ++k) {
+      const std::int64_t o = k / inner, i = k % inner;
+      const T* src = X + o * size * inner + i;
+      double acc = 0;
+      for (std::int64_t r = 0; r < size; ++r) acc += src[r * inner];
+      Y[k] = static_cast<T>(acc);
+    }
+  });
+}
+
+void sumMiddleBackward(const Tensor& dy, const Tensor& dx, double beta, std::int64_t outer, std::int64_t size,
+                       std::int64_t inner) {
+  dispatchFloat(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* DY = dy.data<T>();
+    T* DX = dx.data<T>();
+    const T b = static_cast<T>(beta);
+    const std::int64_t rows = outer * size;
+#pragma omp parallel for schedule(static) num_threads(numThreads()) if (dx.numel() > kParallelThreshold)
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const T* src = DY + row / size * inner;
+      T* out = DX + row * inner;
+      if (beta == 0.0) std::copy(src, src + inner, out);
+      else for (std::int64_t i = 0; i < inner; ++i) out[i] = src[i] + b * out[i];
+    }
   });
 }
 

@@ -18,6 +18,8 @@ void registerCpuKernels(KernelTable& t) {
   t.mul = cpu::mul;
   t.sumAll = cpu::sumAll;
   t.sumSquares = cpu::sumSquares;
+  t.sumMiddleForward = cpu::sumMiddleForward;
+  t.sumMiddleBackward = cpu::sumMiddleBackward;
   t.poolForward = cpu::poolForward;
   t.poolBackward = cpu::poolBackward;
   t.lossForwardBackward = cpu::lossForwardBackward;

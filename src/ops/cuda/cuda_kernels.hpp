@@ -23,6 +23,9 @@ void axpby(double alpha, const Tensor& a, double beta, const Tensor& b, const Te
 void mul(const Tensor& a, const Tensor& b, const Tensor& out);
 double sumAll(const Tensor& x);
 double sumSquares(const Tensor& x);
+void sumMiddleForward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t size, std::int64_t inner);
+void sumMiddleBackward(const Tensor& dy, const Tensor& dx, double beta, std::int64_t outer, std::int64_t size,
+                       std::int64_t inner);
 void padForward(const Tensor& x, const Tensor& y, std::array<int, 3> before);
 void padBackward(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> before);
 

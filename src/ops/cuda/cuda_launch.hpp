@@ -99,6 +99,12 @@ template <class T>
 void copyFromAxis(const T* src, T* dst, i64 outer, i64 srcAxis, i64 dstAxis, i64 inner, i64 offset, double beta,
                   cudaStream_t s);
 
+// Sum over the middle axis of x [outer, size, inner] into y [outer, inner] (one block per output,
+// double accumulation, deterministic); backward broadcasts dx = beta*dx + dy[o, i].
+template <class T> void sumMiddleForward(const T* x, T* y, i64 outer, i64 size, i64 inner, cudaStream_t s);
+template <class T>
+void sumMiddleBackward(const T* dy, T* dx, double beta, i64 outer, i64 size, i64 inner, cudaStream_t s);
+
 // Batch norm over [N, C, inner], one block per channel (statistics in double). gamma/beta may be
 // null (1 and 0); saveMean/saveInvStd may be null in inference.
 template <class T>

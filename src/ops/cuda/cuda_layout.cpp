@@ -52,6 +52,21 @@ void upsampleForward(const Tensor& x, const Tensor& y, std::array<int, 3> f) {
   });
 }
 
+void sumMiddleForward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t size, std::int64_t inner) {
+  dispatch("sum over axes", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::sumMiddleForward<T>(x.data<T>(), y.data<T>(), outer, size, inner, streamOf(x));
+  });
+}
+
+void sumMiddleBackward(const Tensor& dy, const Tensor& dx, double beta, std::int64_t outer, std::int64_t size,
+                       std::int64_t inner) {
+  dispatch("sum over axes backward", dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::sumMiddleBackward<T>(dy.data<T>(), dx.data<T>(), beta, outer, size, inner, streamOf(dy));
+  });
+}
+
 void upsampleBackward(const Tensor& dy, const Tensor& dx, double beta, std::array<int, 3> f) {
   cuda::Geom3 g = upGeom(dx, dy);
   dispatch("upsample backward", dy.dtype(), [&](auto tag) {

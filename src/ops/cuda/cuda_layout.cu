@@ -56,6 +56,26 @@ __global__ void copyFromKernel(const T* src, T* dst, std::int64_t srcAxis, std::
   }
 }
 
+// One block per output k = o * inner + i of y [outer, inner].
+template <class T>
+__global__ void sumMiddleForwardKernel(const T* x, T* y, std::int64_t size, std::int64_t inner) {
+  const std::int64_t k = blockIdx.x, o = k / inner, i = k % inner;
+  double acc = 0;
+  for (std::int64_t r = threadIdx.x; r < size; r += blockDim.x) acc += x[(o * size + r) * inner + i];
+  acc = blockSum(acc);
+  if (threadIdx.x == 0) y[k] = static_cast<T>(acc);
+}
+
+// One thread per element of dx [outer, size, inner].
+template <class T>
+__global__ void sumMiddleBackwardKernel(const T* dy, T* dx, double beta, std::int64_t size, std::int64_t inner,
+                                        std::int64_t n) {
+  KAON_GRID_STRIDE(k, n) {
+    T v = dy[k / (size * inner) * inner + k % inner];
+    dx[k] = beta == 0.0 ? v : static_cast<T>(v + beta * dx[k]);
+  }
+}
+
 // One block per channel c of x [N, C, inner].
 template <class T>
 __global__ void batchNormForwardKernel(bool training, double momentum, double eps, const T* x, const T* gamma,
@@ -153,6 +173,17 @@ void copyFromAxis(const T* src, T* dst, i64 outer, i64 srcAxis, i64 dstAxis, i64
   if (n > 0) copyFromKernel<<<gridFor(n), kThreads, 0, s>>>(src, dst, srcAxis, dstAxis, inner, offset, beta, n);
 }
 template <class T>
+void sumMiddleForward(const T* x, T* y, i64 outer, i64 size, i64 inner, cudaStream_t s) {
+  i64 outputs = outer * inner;
+  // Grid x holds up to 2^31 - 1 blocks: far beyond any batch of sums.
+  if (outputs > 0) sumMiddleForwardKernel<<<static_cast<unsigned>(outputs), kThreads, 0, s>>>(x, y, size, inner);
+}
+template <class T>
+void sumMiddleBackward(const T* dy, T* dx, double beta, i64 outer, i64 size, i64 inner, cudaStream_t s) {
+  i64 n = outer * size * inner;
+  if (n > 0) sumMiddleBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, size, inner, n);
+}
+template <class T>
 void batchNormForward(bool training, double momentum, double eps, const T* x, const T* gamma, const T* beta,
                       T* runningMean, T* runningVar, T* y, T* saveMean, T* saveInvStd, i64 N, i64 C, i64 inner,
                       cudaStream_t s) {
@@ -170,6 +201,8 @@ void batchNormBackward(bool training, const T* x, const T* dy, const T* gamma, c
 }
 
 #define KAON_INSTANTIATE(T)                                                                                       \
+  template void sumMiddleForward<T>(const T*, T*, i64, i64, i64, cudaStream_t);                                   \
+  template void sumMiddleBackward<T>(const T*, T*, double, i64, i64, i64, cudaStream_t);                          \
   template void upsampleForward<T>(const T*, T*, const Geom3&, const int*, cudaStream_t);                         \
   template void upsampleBackward<T>(const T*, T*, double, const Geom3&, const int*, cudaStream_t);                \
   template void copyIntoAxis<T>(const T*, T*, i64, i64, i64, i64, i64, cudaStream_t);                             \

@@ -20,6 +20,8 @@ void registerCudaKernels(KernelTable& t) {
   t.mul = cudak::mul;
   t.sumAll = cudak::sumAll;
   t.sumSquares = cudak::sumSquares;
+  t.sumMiddleForward = cudak::sumMiddleForward;
+  t.sumMiddleBackward = cudak::sumMiddleBackward;
   t.padForward = cudak::padForward;
   t.padBackward = cudak::padBackward;
   t.upsampleForward = cudak::upsampleForward;

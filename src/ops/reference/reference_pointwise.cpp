@@ -132,6 +132,35 @@ double sumSquares(const Tensor& x) {
   });
 }
 
+void sumMiddleForward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t size, std::int64_t inner) {
+  dispatchFloat(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    auto X = x.span<T>();
+    auto Y = y.span<T>();
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t i = 0; i < inner; ++i) {
+        double acc = 0;
+        for (std::int64_t r = 0; r < size; ++r) acc += X[(o * size + r) * inner + i];
+        Y[o * inner + i] = static_cast<T>(acc);
+      }
+  });
+}
+
+void sumMiddleBackward(const Tensor& dy, const Tensor& dx, double beta, std::int64_t outer, std::int64_t size,
+                       std::int64_t inner) {
+  dispatchFloat(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    auto DY = dy.span<T>();
+    auto DX = dx.span<T>();
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t r = 0; r < size; ++r)
+        for (std::int64_t i = 0; i < inner; ++i) {
+          T& d = DX[(o * size + r) * inner + i];
+          d = static_cast<T>(DY[o * inner + i] + (beta == 0.0 ? 0.0 : beta * d));
+        }
+  });
+}
+
 void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& velocity) {
   dispatchFloat(param.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -17,6 +17,8 @@ void registerReferenceKernels(KernelTable& t) {
   t.mul = reference::mul;
   t.sumAll = reference::sumAll;
   t.sumSquares = reference::sumSquares;
+  t.sumMiddleForward = reference::sumMiddleForward;
+  t.sumMiddleBackward = reference::sumMiddleBackward;
   t.poolForward = reference::poolForward;
   t.poolBackward = reference::poolBackward;
   t.lossForwardBackward = reference::lossForwardBackward;
