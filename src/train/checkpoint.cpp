@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -35,7 +37,66 @@ void fsyncPath(const std::string& path) {
 
 }  // namespace
 
-void saveCheckpoint(const std::string& path, const nn::Model& model, const optim::Optimizer& optimizer,
+namespace {
+
+// "/" for the root network, "/<group>" otherwise; objects below it are "<base>model/...".
+std::string groupPath(const std::string& group) { return group.empty() ? "/" : "/" + group; }
+std::string objectRoot(const std::string& group, const char* kind) {
+  return group.empty() ? kind : group + "/" + kind;
+}
+// "/optimizer/<state>" or "/<group>/optimizer/<state>" (built with fmt: GCC 12 warns falsely
+// (-Wrestrict) on chained std::string additions here).
+std::string optimizerPath(const std::string& group, const std::string& state) {
+  return fmt::format("/{}/{}", objectRoot(group, "optimizer"), state);
+}
+
+void writeNetwork(io::Hdf5File& f, const CheckpointNetwork& n) {
+  const nn::Model& model = *n.model;
+  for (const auto& p : model.namedParameters())
+    f.writeTensor(paramPath(p.name, objectRoot(n.group, "model").c_str()), onHost(p.parameter->value));
+  for (const auto& [name, b] : model.namedBuffers())
+    f.writeTensor(paramPath(name, objectRoot(n.group, "buffers").c_str()), onHost(b->value));
+  for (const auto& [name, t] : n.optimizer->state())
+    f.writeTensor(optimizerPath(n.group, name), onHost(t));
+  const std::string at = groupPath(n.group);  // exists now: the network has parameters
+  f.writeAttribute("forward_step", static_cast<std::int64_t>(model.forwardStep()), at);
+  f.writeAttribute("optimizer", std::string(n.optimizer->name()), at);
+  f.writeAttribute("optimizer_steps", static_cast<std::int64_t>(n.optimizer->stepCount()), at);
+  f.writeAttribute("parameter_count", model.parameterCount(), at);
+}
+
+void readNetwork(const io::Hdf5File& f, const std::string& path, const CheckpointNetwork& n) {
+  nn::Model& model = *n.model;
+  optim::Optimizer& optimizer = *n.optimizer;
+  const std::string at = groupPath(n.group);
+  const std::string label = n.group.empty() ? std::string() : " of the " + n.group;
+  KAON_CHECK((n.group.empty() || f.exists(at)) && f.hasAttribute("optimizer", at), "{}: checkpoint has no network '{}'", path, n.group);
+  std::string opt = f.readStringAttribute("optimizer", at);
+  KAON_CHECK(opt == optimizer.name(), "{}: checkpoint holds {} state{}, the run uses {}", path, opt, label,
+             optimizer.name());
+  auto restore = [&](const std::string& objectPath, const Tensor& dst, const std::string& what) {
+    KAON_CHECK(f.exists(objectPath), "{}: checkpoint has no {} '{}' (does the model match?)", path, what, objectPath);
+    Tensor src = f.readTensor(objectPath, dst.dtype());
+    KAON_CHECK(src.numel() == dst.numel(), "{}: {} '{}' has shape {}, the model has {}", path, what, objectPath,
+               src.shape().str(), dst.shape().str());
+    dst.copyFrom(src.reshape(dst.shape()));  // host -> wherever the model lives
+  };
+  for (const auto& p : model.namedParameters())
+    restore(paramPath(p.name, objectRoot(n.group, "model").c_str()), p.parameter->value, "parameter");
+  std::int64_t stored = f.readIntAttribute("parameter_count", at);
+  KAON_CHECK(stored == model.parameterCount(), "{}: checkpoint holds {} parameters{}, the model has {} (extra layers?)",
+             path, stored, label, model.parameterCount());
+  for (const auto& [name, b] : model.namedBuffers())
+    restore(paramPath(name, objectRoot(n.group, "buffers").c_str()), b->value, "buffer");
+  for (const auto& [name, t] : optimizer.state())
+    restore(optimizerPath(n.group, name), t, "optimizer state");
+  optimizer.setStepCount(f.readIntAttribute("optimizer_steps", at));
+  model.setForwardStep(static_cast<std::uint64_t>(f.readIntAttribute("forward_step", at)));
+}
+
+}  // namespace
+
+void saveCheckpoint(const std::string& path, const std::vector<CheckpointNetwork>& networks,
                     const TrainingProgress& progress, const std::string& configText,
                     const NamedTensors& strategyState) {
   namespace fs = std::filesystem;
@@ -49,14 +110,8 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     f.writeAttribute("step_in_epoch", progress.stepInEpoch);
     f.writeAttribute("global_step", progress.globalStep);
     f.writeAttribute("ranks", progress.ranks);
-    f.writeAttribute("forward_step", static_cast<std::int64_t>(model.forwardStep()));
-    f.writeAttribute("optimizer", std::string(optimizer.name()));
-    f.writeAttribute("optimizer_steps", static_cast<std::int64_t>(optimizer.stepCount()));
     f.writeAttribute("config", configText);
-    f.writeAttribute("parameter_count", model.parameterCount());
-    for (const auto& p : model.namedParameters()) f.writeTensor(paramPath(p.name, "model"), onHost(p.parameter->value));
-    for (const auto& [name, b] : model.namedBuffers()) f.writeTensor(paramPath(name, "buffers"), onHost(b->value));
-    for (const auto& [name, t] : optimizer.state()) f.writeTensor("/optimizer/" + name, onHost(t));
+    for (const auto& n : networks) writeNetwork(f, n);
     for (const auto& [name, t] : strategyState) f.writeTensor("/strategy/" + name, onHost(t));
     f.flush();
     f.close();
@@ -70,36 +125,40 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
   }
 }
 
-TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer,
+TrainingProgress loadCheckpoint(const std::string& path, const std::vector<CheckpointNetwork>& networks,
                                 const NamedTensors& strategyState) {
   io::Hdf5File f(path, io::Hdf5File::Mode::Read);
   KAON_CHECK(f.hasAttribute("kaon_format"), "{}: not a Kaon checkpoint (no kaon_format attribute)", path);
   std::int64_t format = f.readIntAttribute("kaon_format");
   KAON_CHECK(format == kFormat, "{}: checkpoint format {} is not supported (expected {})", path, format, kFormat);
-  std::string opt = f.readStringAttribute("optimizer");
-  KAON_CHECK(opt == optimizer.name(), "{}: checkpoint holds {} state, the run uses {}", path, opt, optimizer.name());
-  auto restore = [&](const std::string& objectPath, const Tensor& dst, const std::string& what) {
-    KAON_CHECK(f.exists(objectPath), "{}: checkpoint has no {} '{}' (does the model match?)", path, what, objectPath);
-    Tensor src = f.readTensor(objectPath, dst.dtype());
-    KAON_CHECK(src.numel() == dst.numel(), "{}: {} '{}' has shape {}, the model has {}", path, what, objectPath,
-               src.shape().str(), dst.shape().str());
-    dst.copyFrom(src.reshape(dst.shape()));  // host -> wherever the model lives
-  };
-  for (const auto& p : model.namedParameters()) restore(paramPath(p.name, "model"), p.parameter->value, "parameter");
-  std::int64_t stored = f.readIntAttribute("parameter_count");
-  KAON_CHECK(stored == model.parameterCount(), "{}: checkpoint holds {} parameters, the model has {} (extra layers?)",
-             path, stored, model.parameterCount());
-  for (const auto& [name, b] : model.namedBuffers()) restore(paramPath(name, "buffers"), b->value, "buffer");
-  for (const auto& [name, t] : optimizer.state()) restore("/optimizer/" + name, t, "optimizer state");
-  for (const auto& [name, t] : strategyState) restore("/strategy/" + name, t, "strategy state");
-  optimizer.setStepCount(f.readIntAttribute("optimizer_steps"));
-  model.setForwardStep(static_cast<std::uint64_t>(f.readIntAttribute("forward_step")));
+  for (const auto& n : networks) readNetwork(f, path, n);
+  for (const auto& [name, t] : strategyState) {
+    const std::string objectPath = "/strategy/" + name;
+    KAON_CHECK(f.exists(objectPath), "{}: checkpoint has no strategy state '{}'", path, objectPath);
+    Tensor src = f.readTensor(objectPath, t.dtype());
+    KAON_CHECK(src.numel() == t.numel(), "{}: strategy state '{}' has shape {}, the run has {}", path, objectPath,
+               src.shape().str(), t.shape().str());
+    t.copyFrom(src.reshape(t.shape()));
+  }
   TrainingProgress progress;
   progress.epoch = f.readIntAttribute("epoch");
   progress.stepInEpoch = f.readIntAttribute("step_in_epoch");
   progress.globalStep = f.readIntAttribute("global_step");
   progress.ranks = f.hasAttribute("ranks") ? f.readIntAttribute("ranks") : 1;
   return progress;
+}
+
+void saveCheckpoint(const std::string& path, const nn::Model& model, const optim::Optimizer& optimizer,
+                    const TrainingProgress& progress, const std::string& configText,
+                    const NamedTensors& strategyState) {
+  // The single-model layout is the root network; nothing is written through the pointers.
+  saveCheckpoint(path, {{"", const_cast<nn::Model*>(&model), const_cast<optim::Optimizer*>(&optimizer)}}, progress,
+                 configText, strategyState);
+}
+
+TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer,
+                                const NamedTensors& strategyState) {
+  return loadCheckpoint(path, {{"", &model, &optimizer}}, strategyState);
 }
 
 std::string checkpointConfig(const std::string& path) {

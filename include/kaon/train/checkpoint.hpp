@@ -7,6 +7,10 @@
 //   /buffers/<layer>/<buffer>     non-trainable state (batch-norm running statistics)
 //   /optimizer/<state>            flat optimizer state (momentum, Adam moments, ...)
 //   /strategy/<state>             training-strategy state (the EASGD center variable)
+// A run of several networks (the GAN's generator and discriminator) keeps each network's
+// model, buffers and optimizer under its own group, with the per-network attributes
+// (forward_step, optimizer, optimizer_steps, parameter_count) on that group:
+//   /generator/model/<layer>/<param>, /generator/buffers/..., /generator/optimizer/...
 // Files are written to "<path>.tmp-<pid>", flushed, fsync'ed and renamed over <path>, so a
 // crash mid-write never damages the previous checkpoint. The file does not depend on the
 // device: GPU state is copied to the host to be written and copied back on load, so a
@@ -27,6 +31,19 @@ struct TrainingProgress {
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// One network of a checkpoint: group "" is the root (the single-model layout above).
+struct CheckpointNetwork {
+  std::string group;
+  nn::Model* model;
+  optim::Optimizer* optimizer;
+};
+
+void saveCheckpoint(const std::string& path, const std::vector<CheckpointNetwork>& networks,
+                    const TrainingProgress& progress, const std::string& configText,
+                    const NamedTensors& strategyState = {});
+TrainingProgress loadCheckpoint(const std::string& path, const std::vector<CheckpointNetwork>& networks,
+                                const NamedTensors& strategyState = {});
 
 void saveCheckpoint(const std::string& path, const nn::Model& model, const optim::Optimizer& optimizer,
                     const TrainingProgress& progress, const std::string& configText,
