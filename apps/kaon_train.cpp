@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "app_support.hpp"
+#include "train_gan.hpp"
 #include "kaon/comm/communicator.hpp"
 #include "kaon/comm/device_selection.hpp"
 #include "kaon/config/run_config.hpp"
@@ -30,6 +31,12 @@ int run(int argc, char** argv) {
   std::string timeline;
   app.add_option("--timeline", timeline,
                  "Write a Chrome/Perfetto trace per rank (compute, data wait, each gradient bucket) to this path");
+  kaon::apps::GanCli gan;
+  app.add_option("--generate", gan.generate,
+                 "trainer.kind: gan: write this many generated showers (from the checkpoint) to --out and exit");
+  app.add_option("--out", gan.out, "HDF5 file for --generate (datasets ECAL [N, X, Y, Z] and energy [N])");
+  app.add_option("--energy-min", gan.energyMin, "--generate: lowest energy (GeV; default gan.energy_min)");
+  app.add_option("--energy-max", gan.energyMax, "--generate: highest energy (GeV; default gan.energy_max)");
   CLI11_PARSE(app, argc, argv);
 
   kaon::config::RunConfig rc = kaon::config::loadRunConfig(configPath, overrides);
@@ -41,6 +48,8 @@ int run(int argc, char** argv) {
   kaon::setNumThreads(rc.threads > 0 ? rc.threads : kaon::apps::defaultThreadsPerRank(*comm));
   // sync: batch_size is the global batch, split across ranks; downpour/easgd: each worker's batch.
   rc.trainer.batchSize = rc.mode == "sync" ? kaon::config::perRankBatch(rc, comm->size()) : rc.batch;
+  if (rc.kind == "gan") return kaon::apps::trainGan(rc, *comm, gan);
+  KAON_CHECK(gan.generate == 0 && gan.out.empty(), "--generate/--out apply to trainer.kind: gan configs only");
 
   kaon::config::ConfigNode modelNode(rc.model, "model", rc.path);
   kaon::nn::Model model = kaon::nn::modelFromConfig(modelNode);

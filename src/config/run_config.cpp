@@ -25,6 +25,9 @@ bool isIndex(const std::string& s) { return !s.empty() && std::all_of(s.begin(),
 void readTrainer(ConfigNode& node, RunConfig& rc) {
   train::TrainerOptions& t = rc.trainer;
   rc.mode = node.getChoice("mode", {"sync", "downpour", "easgd"}, std::string("sync"));
+  rc.kind = node.getChoice("kind", {"standard", "gan"}, std::string("standard"));
+  const bool gan = rc.kind == "gan";
+  if (gan && rc.mode != "sync") throw NotImplemented("GAN with mode " + rc.mode);
   if (auto d = node.findChild("downpour")) {
     if (rc.mode != "downpour") d->fail("applies to trainer.mode: downpour only");
     rc.async.pullEvery = d->getOr<int>("pull_every", 1);
@@ -73,9 +76,16 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
   double bucketMb = node.getOr<double>("bucket_mb", 25.0);
   if (bucketMb <= 0) node.failKey("bucket_mb", "must be > 0");
   t.bucketBytes = static_cast<std::size_t>(bucketMb * (1 << 20));
-  t.loss = ops::lossFromName(node.getChoice(
-      "loss", {"softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "mape"}));
-  t.metrics = node.getOr<std::vector<std::string>>("metrics", {});
+  if (gan) {
+    // The GAN's losses are fixed per head (gan.loss_weights); its metrics are the physics ones.
+    for (const char* key : {"loss", "metrics"})
+      if (node.has(key)) node.failKey(key, "applies to trainer.kind: standard only (a GAN sets gan.loss_weights)");
+    if (t.reproducible) node.failKey("reproducible", "not implemented for trainer.kind: gan");
+  } else {
+    t.loss = ops::lossFromName(node.getChoice(
+        "loss", {"softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "mape"}));
+  }
+  t.metrics = gan ? std::vector<std::string>{} : node.getOr<std::vector<std::string>>("metrics", {});
   for (const auto& m : t.metrics)
     if (m != "accuracy" && m != "auc") node.failKey("metrics", "unknown metric '" + m + "' (expected accuracy, auc)");
   t.shuffle = node.getOr<bool>("shuffle", true);
@@ -188,10 +198,25 @@ RunConfig parseRunConfig(const std::string& yamlText, const std::string& source,
   if (rc.threads < 0) top.failKey("threads", "must be >= 0 (0 = all cores)");
   rc.device = top.getChoice("device", {"cpu", "cuda", "auto"}, std::string("cpu"));
   if (auto gpu = top.findChild("gpu")) readGpu(*gpu, rc);
-  rc.model = top.child("model").yaml();
+  // trainer.kind decides which sections the config has; the trainer section itself is read
+  // (and validated) below, after the sections a standard config needs first.
+  const YAML::Node& readOnly = root;  // const lookups never add keys to the tree
+  const YAML::Node kindNode = readOnly["trainer"].IsMap() ? readOnly["trainer"]["kind"] : YAML::Node();
+  const bool gan = kindNode.IsScalar() && kindNode.Scalar() == "gan";
+  if (gan) {
+    // Two networks with an optimizer each: both live in `gan:`.
+    for (const char* key : {"model", "optimizer", "schedule"})
+      if (top.has(key))
+        top.failKey(key, "does not apply to trainer.kind: gan (give gan.generator, gan.discriminator and their "
+                         "optimizers)");
+    rc.gan = top.child("gan").yaml();
+  } else {
+    if (top.has("gan")) top.failKey("gan", "applies to trainer.kind: gan only");
+    rc.model = top.child("model").yaml();
+    rc.optimizer = top.child("optimizer").yaml();
+    if (auto s = top.findChild("schedule")) rc.schedule = s->yaml();
+  }
   rc.data = top.child("data").yaml();
-  rc.optimizer = top.child("optimizer").yaml();
-  if (auto s = top.findChild("schedule")) rc.schedule = s->yaml();
   auto trainer = top.child("trainer");
   readTrainer(trainer, rc);
   rc.trainer.seed = rc.seed;

@@ -6,6 +6,7 @@
 
 #include "kaon/config/run_config.hpp"
 #include "kaon/nn/model_config.hpp"
+#include "kaon/train/gan_config.hpp"
 
 namespace kaon::config {
 namespace {
@@ -132,8 +133,18 @@ TEST(Configs, EveryShippedConfigLoadsAndBuildsItsModel) {
     if (entry.path().extension() != ".yaml") continue;
     SCOPED_TRACE(entry.path().string());
     RunConfig rc = loadRunConfig(entry.path().string());
-    nn::Model m = buildModel(rc);
-    EXPECT_GT(m.parameterCount(), 0);
+    if (rc.kind == "gan") {
+      config::ConfigNode node(rc.gan, "gan", rc.path);
+      train::GanSetup gan = train::ganFromConfig(node);
+      gan.generator.build();
+      gan.discriminator.build();
+      EXPECT_GT(gan.generator.parameterCount(), 0);
+      EXPECT_GT(gan.discriminator.parameterCount(), 0);
+      EXPECT_EQ(gan.generator.outputShapes()[0], gan.discriminator.inputShapes()[0]);
+    } else {
+      nn::Model m = buildModel(rc);
+      EXPECT_GT(m.parameterCount(), 0);
+    }
     ++count;
   }
   EXPECT_GE(count, 2);

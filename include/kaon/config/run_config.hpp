@@ -12,7 +12,8 @@
 //   data:      {...}    # data::datasetsFromConfig
 //   optimizer: {...}    # optim::optimizerFromConfig
 //   schedule:  {...}    # optional; optim::scheduleFromConfig
-//   trainer:   {mode, epochs, batch_size | batch_per_rank, lr_scaling, bucket_mb, loss, metrics,
+//   gan:       {...}    # trainer.kind: gan only, instead of model/optimizer; train::ganFromConfig
+//   trainer:   {kind, mode, epochs, batch_size | batch_per_rank, lr_scaling, bucket_mb, loss, metrics,
 //               shuffle, drop_last, checkpoint: {...}}
 //   logging:   {metrics_file, log_every_steps, progress, level}
 #include <yaml-cpp/yaml.h>
@@ -36,7 +37,11 @@ struct RunConfig {
   std::string device = "cpu";         // cpu | cuda | auto (comm::selectRankDevice)
   bool gpuShare = false;              // gpu.share: several ranks of a node may use one GPU
   std::string gpuCommunicator = "auto";  // gpu.communicator: auto | nccl | mpi (GPU buffers' path)
-  YAML::Node model, data, optimizer, schedule;  // schedule may be null
+  YAML::Node model, data, optimizer, schedule;  // schedule may be null; model/optimizer null for a GAN
+  // trainer.kind: standard (one model, Trainer) | gan (train::GanTrainer; the `gan:` section
+  // holds both networks and optimizers, kaon/train/gan_config.hpp).
+  std::string kind = "standard";
+  YAML::Node gan;
   train::TrainerOptions trainer;  // trainer.batchSize is set per rank by perRankBatch()
   std::string mode = "sync";      // sync | downpour | easgd
   bool easgdAsynchronous = false;  // easgd: master/worker (true) or allreduce every tau steps
