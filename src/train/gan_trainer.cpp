@@ -178,15 +178,17 @@ std::array<double, 3> GanTrainer::discriminatorStep(const Tensor& images, const 
   return losses;
 }
 
-std::array<double, 3> GanTrainer::generatorStep(const Fakes& f, std::int64_t globalStep) {
+std::array<double, 3> GanTrainer::generatorGradients(const Tensor& latent, const Tensor& energy, const Tensor& ecal,
+                                                     std::int64_t globalStep) {
   // The discriminator is frozen: no parameter gradients, and the running statistics its
   // batch-norm layers update in training mode are put back afterwards.
   Tensor discBuffers = disc_.buffers().numel() > 0 ? disc_.buffers().clone() : Tensor();
-  Tensor images = gen_.forward(f.latent, true);
+  Tensor images = gen_.forward(latent, true);
   std::vector<Tensor> out = disc_.forwardMulti({images}, true);
   const std::int64_t n = images.dim(0);
-  Tensor real = Tensor::full(Shape{n, 1}, 1.0).to(gen_.device());  // the "trick": G wants D to say real
-  const Tensor targets[3] = {real, f.energy, f.ecal};
+  // The "trick" of 3DGAN: the generator wants the discriminator to say "real".
+  Tensor real = Tensor::full(Shape{n, 1}, 1.0, out[0].dtype()).to(gen_.device());
+  const Tensor targets[3] = {real, energy, ecal};
   std::vector<Tensor> grads(3);
   std::array<double, 3> losses{};
   for (int h = 0; h < 3; ++h) {
@@ -203,6 +205,11 @@ std::array<double, 3> GanTrainer::generatorStep(const Fakes& f, std::int64_t glo
   if (genReducer_) genReducer_->beginBackward();
   gen_.backward(dImages[0]);
   if (genReducer_) genReducer_->finishBackward();
+  return losses;
+}
+
+std::array<double, 3> GanTrainer::generatorStep(const Fakes& f, std::int64_t globalStep) {
+  std::array<double, 3> losses = generatorGradients(f.latent, f.energy, f.ecal, globalStep);
   if (options_.clipNorm > 0) optim::clipGradientNorm(gen_.gradients(), gen_.trainableRanges(), options_.clipNorm);
   genOpt_.step(genLr_(globalStep));
   return losses;

@@ -70,6 +70,13 @@ class GanTrainer {
   bool interrupted() const { return interrupted_; }
   // One step on a batch of real showers (inputs[0] the images, targets[0] the energies in GeV).
   GanStepLosses trainStep(const data::Batch& batch, std::int64_t globalStep);
+  // The generator's loss through the frozen discriminator (both in training mode) for latent
+  // [n, latent] and targets energy, ecal [n, 1] (on the models' device and dtype): leaves
+  // dL/dtheta_G in the generator's gradients (averaged over ranks) and changes nothing of the
+  // discriminator (no parameter gradients; its batch-norm statistics are restored). Returns the
+  // unweighted head losses; L is their loss_weights-weighted sum.
+  std::array<double, 3> generatorGradients(const Tensor& latent, const Tensor& energy, const Tensor& ecal,
+                                           std::int64_t globalStep = 0);
   // Physics metrics of the generator (and the discriminator's energy regression) on `dataset`.
   std::map<std::string, double> evaluate(const data::Dataset& dataset);
   // Showers [N, *image] (on the host) for energies [N] (GeV), G in inference mode; noise of
