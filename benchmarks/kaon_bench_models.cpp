@@ -6,6 +6,10 @@
 //   srcnn : input 2x64x64; conv 9x9 64 same -> ReLU -> conv 3x3 32 same -> ReLU -> conv 5x5 1
 //           same, plus input channel 0 (slice + add layers, as configs/srcnn_weather.yaml);
 //           MSE; batch 8. --no-residual drops the slice + add (the earlier benchmark).
+//   gan3d : the 3DGAN of configs/calo_gan.yaml (--gan-config), one GanTrainer step: the
+//           discriminator on a real and on a generated batch, two generator updates through the
+//           frozen discriminator, RMSprop; batch 8. --device cuda runs it on GPU 0.
+//           benchmarks/gpu/bench_torch_3dgan.py is the PyTorch twin. Not part of "all".
 //
 // Columns: ms/step is the median wall time of the timed steps; cpu ms/step the median process
 // CPU time of a step (all threads, user + system), the figure to compare on a busy machine
@@ -21,8 +25,10 @@
 #include <random>
 #include <vector>
 
-#include "kaon/core/runtime.hpp"
 #include <ctime>
+
+#include "bench_gan3d.hpp"
+#include "kaon/core/runtime.hpp"
 
 #include "kaon/nn/layers/add.hpp"
 #include "kaon/nn/layers/conv.hpp"
@@ -122,7 +128,11 @@ int main(int argc, char** argv) {
   std::int64_t batch = 0;
   int steps = 20, warmup = 3, threads = 0;
   bool noResidual = false;
-  app.add_option("--model", which, "jet, srcnn or all")->check(CLI::IsMember({"jet", "srcnn", "all"}));
+  std::string ganConfig = KAON_SOURCE_DIR "/configs/calo_gan.yaml", device = "cpu";
+  app.add_option("--model", which, "jet, srcnn, gan3d or all (jet and srcnn)")
+      ->check(CLI::IsMember({"jet", "srcnn", "gan3d", "all"}));
+  app.add_option("--gan-config", ganConfig, "gan3d: the trainer.kind: gan config");
+  app.add_option("--device", device, "gan3d: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--batch", batch, "batch size (0: the model's default, jet 32, srcnn 8)");
   app.add_option("--steps", steps, "timed steps");
   app.add_option("--warmup", warmup, "untimed steps first");
@@ -134,6 +144,13 @@ int main(int argc, char** argv) {
     fmt::print("# kaon  threads {}\n", numThreads());
     fmt::print("{:<8} {:>5} {:>10} {:>10} {:>8} {:>12}  note\n", "model", "batch", "ms/step", "samples/s", "GFLOP/s",
                "cpu ms/step");
+    if (which == "gan3d") {
+      const std::int64_t n = batch > 0 ? batch : 8;
+      bench::GanBenchResult r = bench::benchGan3d(ganConfig, device, n, steps, warmup);
+      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8} {:>12.2f}  3DGAN step on {}\n", "gan3d", n, r.msPerStep,
+                 n / (r.msPerStep / 1e3), "n/a", r.cpuMsPerStep, device);
+      return 0;
+    }
     std::vector<std::string> models = which == "all" ? std::vector<std::string>{"jet", "srcnn"}
                                                       : std::vector<std::string>{which};
     for (const auto& name : models) {

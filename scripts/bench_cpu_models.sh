@@ -3,7 +3,9 @@
 # steps and thread count, and prints both tables and the throughput ratio Kaon / PyTorch.
 #
 #   scripts/bench_cpu_models.sh [--threads N] [--steps N] [--warmup N] [--build DIR] [--malloc-keep]
-#                               [--no-residual] [--model jet|srcnn|all]
+#                               [--no-residual] [--model jet|srcnn|gan3d|all]
+# --model gan3d: the 3DGAN step of configs/calo_gan.yaml against benchmarks/gpu/bench_torch_3dgan.py
+# (batch 8; slow on a small machine: use --steps 3 --warmup 1).
 # --malloc-keep: for both programs, glibc malloc never returns big blocks to the kernel
 # (MALLOC_MMAP_MAX_=0, large trim threshold), so per-step activations reuse already-mapped
 # memory instead of page-faulting it in again (see docs/perf-notes.md, "allocator"). Kaon's own
@@ -36,12 +38,17 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC')  $(lscpu | sed -n 's/^Model name: *//p'
 kaon_out="$("$bench" --threads "$threads" --steps "$steps" --warmup "$warmup" --model "$model" ${extra[@]+"${extra[@]}"})"
 echo "$kaon_out"
 # A fair BLAS for PyTorch: no core-type or cache-size overrides from the environment.
-torch_out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$here/bench_pytorch_cpu.py" \
-  --threads "$threads" --steps "$steps" --warmup "$warmup" --model "$model" ${extra[@]+"${extra[@]}"})"
+if [[ "$model" == gan3d ]]; then
+  torch_out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$root/benchmarks/gpu/bench_torch_3dgan.py" \
+    --device cpu --threads "$threads" --steps "$steps" --warmup "$warmup")"
+else
+  torch_out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 "$here/bench_pytorch_cpu.py" \
+    --threads "$threads" --steps "$steps" --warmup "$warmup" --model "$model" ${extra[@]+"${extra[@]}"})"
+fi
 echo "$torch_out"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %14s %14s %12s %16s\n' model "kaon samples/s" "torch samples/s" "kaon/torch" "cpu torch/kaon"
-for m in jet srcnn; do
+for m in jet srcnn gan3d; do
   k="$(awk -v m="$m" '$1 == m {print $4}' <<<"$kaon_out")"
   t="$(awk -v m="$m" '$1 == m {print $4}' <<<"$torch_out")"
   kc="$(awk -v m="$m" '$1 == m {print $6}' <<<"$kaon_out")"

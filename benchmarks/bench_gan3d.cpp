@@ -1,0 +1,77 @@
+#include "bench_gan3d.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <vector>
+
+#include "kaon/config/run_config.hpp"
+#include "kaon/core/runtime.hpp"
+#include "kaon/data/calo_showers.hpp"
+#include "kaon/data/in_memory_dataset.hpp"
+#include "kaon/train/gan_config.hpp"
+
+namespace kaon::bench {
+namespace {
+
+double processCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+GanBenchResult benchGan3d(const std::string& configPath, const std::string& deviceName, std::int64_t batch, int steps,
+                          int warmup) {
+  config::RunConfig rc = config::loadRunConfig(configPath);
+  KAON_CHECK(rc.kind == "gan", "{}: not a trainer.kind: gan config", configPath);
+  config::ConfigNode node(rc.gan, "gan", rc.path);
+  train::GanSetup gan = train::ganFromConfig(node);
+  const Device device = deviceName == "cuda" ? Device::cuda(0) : Device::cpu();
+  KAON_CHECK(!device.isCuda() || cudaDeviceCount() > 0, "--device cuda: no CUDA device");
+  gan.generator.build(DType::Float32, 1, device);
+  gan.discriminator.build(DType::Float32, 2, device);
+  gan.generatorOptimizer.optimizer->attach(gan.generator.parameters(), gan.generator.gradients(),
+                                           gan.generator.trainableRanges());
+  gan.discriminatorOptimizer.optimizer->attach(gan.discriminator.parameters(), gan.discriminator.gradients(),
+                                               gan.discriminator.trainableRanges());
+  // Real showers of the config's geometry (the images the discriminator reads).
+  const Shape image = gan.discriminator.inputShapes()[0];
+  data::CaloShowerOptions o;
+  o.samples = batch;
+  o.cells = static_cast<int>(image[1]);
+  data::CaloShowers showers = data::generateCaloShowers(o);
+  data::InMemoryDataset real({showers.ecal.reshape(image.prepend(batch))}, {showers.energy});
+  train::TrainerOptions t;
+  t.batchSize = batch;
+  t.progress = false;
+  const double gLr = gan.generatorOptimizer.baseLr, dLr = gan.discriminatorOptimizer.baseLr;
+  train::GanTrainer trainer(gan.generator, *gan.generatorOptimizer.optimizer, gan.discriminator,
+                            *gan.discriminatorOptimizer.optimizer, [gLr](std::int64_t) { return gLr; },
+                            [dLr](std::int64_t) { return dLr; }, real, nullptr, t, gan.options);
+  data::Batch b = real.allocateBatch(batch);
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(batch));
+  for (std::int64_t i = 0; i < batch; ++i) idx[i] = i;
+  real.read(idx, b);
+  std::vector<double> ms, cpu;
+  for (int i = 0; i < warmup + steps; ++i) {
+    const double c0 = processCpuMs();
+    auto t0 = std::chrono::steady_clock::now();
+    trainer.trainStep(b, i);
+    if (device.isCuda()) cudaSynchronize(device.index);
+    auto t1 = std::chrono::steady_clock::now();
+    if (i >= warmup) {
+      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      cpu.push_back(processCpuMs() - c0);
+    }
+  }
+  return {median(ms), median(cpu)};
+}
+
+}  // namespace kaon::bench

@@ -1,0 +1,17 @@
+#pragma once
+// The 3DGAN training step of configs/calo_gan.yaml for kaon-bench-models (--model gan3d).
+#include <cstdint>
+#include <string>
+
+namespace kaon::bench {
+
+struct GanBenchResult {
+  double msPerStep = 0, cpuMsPerStep = 0;  // medians over the timed steps
+};
+
+// One step = discriminator on a real batch, on a generated batch, and two generator updates
+// through the frozen discriminator (train::GanTrainer::trainStep). device: "cpu" or "cuda".
+GanBenchResult benchGan3d(const std::string& configPath, const std::string& device, std::int64_t batch, int steps,
+                          int warmup);
+
+}  // namespace kaon::bench
