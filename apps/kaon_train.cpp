@@ -48,6 +48,7 @@ int run(int argc, char** argv) {
   kaon::setNumThreads(rc.threads > 0 ? rc.threads : kaon::apps::defaultThreadsPerRank(*comm));
   // sync: batch_size is the global batch, split across ranks; downpour/easgd: each worker's batch.
   rc.trainer.batchSize = rc.mode == "sync" ? kaon::config::perRankBatch(rc, comm->size()) : rc.batch;
+  gan.summaryOnly = summaryOnly;
   if (rc.kind == "gan") return kaon::apps::trainGan(rc, *comm, gan);
   KAON_CHECK(gan.generate == 0 && gan.out.empty(), "--generate/--out apply to trainer.kind: gan configs only");
 

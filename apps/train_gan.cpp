@@ -64,6 +64,7 @@ int trainGan(config::RunConfig& rc, comm::Communicator& comm, const GanCli& cli)
     std::fputs(("generator\n" + gan.generator.summary()).c_str(), stdout);
     std::fputs(("discriminator\n" + gan.discriminator.summary()).c_str(), stdout);
   }
+  if (cli.summaryOnly) return 0;
   gan.generatorOptimizer.optimizer->attach(gan.generator.parameters(), gan.generator.gradients(),
                                            gan.generator.trainableRanges());
   gan.discriminatorOptimizer.optimizer->attach(gan.discriminator.parameters(), gan.discriminator.gradients(),

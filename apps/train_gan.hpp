@@ -12,6 +12,7 @@ struct GanCli {
   std::int64_t generate = 0;  // > 0: write this many generated showers instead of training
   std::string out;            // HDF5 file for --generate
   double energyMin = 0, energyMax = 0;  // GeV; 0: gan.energy_min / energy_max
+  bool summaryOnly = false;   // --summary: print both networks and exit
 };
 
 // Trains (or resumes) the GAN of `rc`, or with cli.generate > 0 loads the checkpoint and writes

@@ -201,8 +201,10 @@ RunConfig parseRunConfig(const std::string& yamlText, const std::string& source,
   // trainer.kind decides which sections the config has; the trainer section itself is read
   // (and validated) below, after the sections a standard config needs first.
   const YAML::Node& readOnly = root;  // const lookups never add keys to the tree
-  const YAML::Node kindNode = readOnly["trainer"].IsMap() ? readOnly["trainer"]["kind"] : YAML::Node();
-  const bool gan = kindNode.IsScalar() && kindNode.Scalar() == "gan";
+  const YAML::Node trainerNode = readOnly["trainer"];
+  const bool hasKind = trainerNode.IsDefined() && trainerNode.IsMap() && trainerNode["kind"].IsDefined();
+  if (hasKind) top.child("trainer").getChoice("kind", {"standard", "gan"});  // a typo: say so first
+  const bool gan = hasKind && trainerNode["kind"].IsScalar() && trainerNode["kind"].Scalar() == "gan";
   if (gan) {
     // Two networks with an optimizer each: both live in `gan:`.
     for (const char* key : {"model", "optimizer", "schedule"})

@@ -77,6 +77,13 @@ std::vector<EpochResult> GanTrainer::fit() {
                                               data::RemainderPolicy::Pad});
   const bool root = comm_->rank() == 0;
   StopSignals::install();
+  // A peer that died or stalls would leave this rank waiting in a collective: abort the job.
+  std::unique_ptr<Watchdog> watchdog;
+  if (comm_->size() > 1 && options_.stallTimeoutSeconds > 0)
+    watchdog = std::make_unique<Watchdog>(options_.stallTimeoutSeconds, comm_->rank());
+  auto beat = [&](const char* what) {
+    if (watchdog) watchdog->beat(what, progress_.globalStep);
+  };
   std::unique_ptr<MetricsLog> log;
   if (!options_.metricsFile.empty() && root)
     log = std::make_unique<MetricsLog>(options_.metricsFile, progress_.globalStep > 0);
@@ -93,7 +100,9 @@ std::vector<EpochResult> GanTrainer::fit() {
     std::vector<double> sums(kSlots, 0.0);
     std::int64_t samples = 0;
     for (std::int64_t s = progress_.stepInEpoch; s < steps; ++s) {
+      beat("reading data");
       const data::Batch& batch = *loader.next();
+      beat("GAN step (discriminator and generator updates)");
       GanStepLosses l = trainStep(batch, progress_.globalStep);
       addLosses(sums, l, gan_);
       samples += batch.size();
@@ -132,6 +141,7 @@ std::vector<EpochResult> GanTrainer::fit() {
     r.train = lossValues(sums);
     gen_.releaseSaved();
     disc_.releaseSaved();
+    beat("validation");
     if (validation_) r.validation = evaluate(*validation_);
     std::string line = fmt::format("epoch {}/{}: {:.1f}s, {:.0f} samples/s", r.epoch, options_.epochs, r.seconds,
                                    r.samplesPerSecond);
@@ -147,6 +157,7 @@ std::vector<EpochResult> GanTrainer::fit() {
       for (const auto& [k, v] : r.validation) rec["val_" + k] = v;
       log->write(rec);
     }
+    beat("checkpoint");
     if (options_.checkpointEveryEpochs > 0 && r.epoch % options_.checkpointEveryEpochs == 0) {
       writeCheckpoint();
       lastCheckpoint = std::chrono::steady_clock::now();

@@ -69,7 +69,7 @@ GanTrainer::GanTrainer(nn::Model& generator, optim::Optimizer& generatorOptimize
   KAON_CHECK(gen_.device() == disc_.device(), "GAN trainer: generator on {}, discriminator on {}",
              gen_.device().str(), disc_.device().str());
   KAON_CHECK(options_.epochs >= 1 && options_.batchSize >= 1, "GAN trainer: epochs and batch size must be >= 1");
-  KAON_CHECK(!options_.reproducible && !options_.easgd, "not implemented: GAN with reproducible mode or easgd");
+  if (options_.reproducible || options_.easgd) throw NotImplemented("GAN with reproducible mode or easgd");
   KAON_CHECK(gen_.inputNames().size() == 1 && gen_.outputNames().size() == 1,
              "GAN generator: one input (latent) and one output (the shower) expected, got {} and {}",
              gen_.inputNames().size(), gen_.outputNames().size());

@@ -126,6 +126,32 @@ TEST(ModelConfig, EachBadModelGivesItsOwnError) {
   EXPECT_TRUE(mentions(err({"model.outputs=[nothing]"}), {"nothing"}));
 }
 
+TEST(RunConfig, GanKindTakesItsOwnSections) {
+  const std::string dir = KAON_SOURCE_DIR "/configs/calo_gan.yaml";
+  RunConfig rc = loadRunConfig(dir);
+  EXPECT_EQ(rc.kind, "gan");
+  EXPECT_FALSE(rc.model.IsDefined() && !rc.model.IsNull());
+  EXPECT_TRUE(rc.gan.IsMap());
+  auto err = [&](std::vector<std::string> overrides) { return errorOf([&] { loadRunConfig(dir, overrides); }); };
+  EXPECT_TRUE(mentions(err({"trainer.mode=downpour"}), {"not implemented: GAN with mode downpour"}));
+  EXPECT_TRUE(mentions(err({"trainer.loss=mse"}), {"trainer.loss", "kind: standard only"}));
+  EXPECT_TRUE(mentions(err({"optimizer={type: sgd, lr: 0.1}"}), {"optimizer", "does not apply to trainer.kind: gan"}));
+  EXPECT_TRUE(mentions(err({"trainer.kind=gann"}), {"trainer.kind", "did you mean 'gan'"}));
+  EXPECT_TRUE(mentions(errorOf([] { parseRunConfig(kBase, "a.yaml", {"gan={latent_size: 4}"}); }),
+                       {"gan", "kind: gan only"}));
+  auto ganErr = [&](std::vector<std::string> overrides) {
+    return errorOf([&] {
+      RunConfig r = loadRunConfig(dir, overrides);
+      ConfigNode node(r.gan, "gan", r.path);
+      train::ganFromConfig(node);
+    });
+  };
+  EXPECT_TRUE(mentions(ganErr({"gan.loss_weights=[1, 2]"}), {"gan.loss_weights", "three values"}));
+  EXPECT_TRUE(mentions(ganErr({"gan.label_flips=0.1"}), {"gan.label_flips", "did you mean 'label_flip'"}));
+  EXPECT_TRUE(mentions(ganErr({"gan.energy_bins=[100, 10]"}), {"gan.energy_bins", "increase"}));
+  EXPECT_TRUE(mentions(ganErr({"gan.generator_optimizer.type=adamm"}), {"gan.generator_optimizer.type"}));
+}
+
 TEST(Configs, EveryShippedConfigLoadsAndBuildsItsModel) {
   std::filesystem::path dir = KAON_SOURCE_DIR "/configs";
   int count = 0;
