@@ -2,7 +2,9 @@
 """PyTorch twin of kaon-bench-gpu: the same ops and shapes, FP32 with TF32 off (Kaon computes
 true FP32), cudnn.benchmark on (Kaon also searches algorithms once per shape). Prints CSV
 op,torch_ms with the same timing loop (3 warm-ups, >= 5 reps / 0.3 s, synchronising each rep).
-With --join KAON_CSV it prints a side-by-side table instead."""
+With --join KAON_CSV TORCH_CSV it prints a side-by-side table instead.
+--precision tf32|bf16 (with --filter SUBSTRING to pick rows) times the same ops with TF32 math or
+in bfloat16, for comparing against PyTorch's fastest variant."""
 import sys
 import time
 
@@ -16,7 +18,13 @@ dev = "cuda"
 conv_bwd = torch.ops.aten.convolution_backward
 
 
+ONLY = ""  # --filter: time only the ops whose name contains this
+DTYPE = torch.float32
+
+
 def time_it(name, f):
+    if ONLY not in name:
+        return
     for _ in range(3):
         f()
     torch.cuda.synchronize()
@@ -30,7 +38,7 @@ def time_it(name, f):
 
 
 def rnd(*shape, lo=-1.0, hi=1.0):
-    return torch.empty(shape, device=dev).uniform_(lo, hi)
+    return torch.empty(shape, device=dev, dtype=DTYPE).uniform_(lo, hi)
 
 
 def main():
@@ -112,4 +120,14 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--join":
         join(sys.argv[2], sys.argv[3])
     else:
+        args = sys.argv[1:]
+        if "--filter" in args:
+            ONLY = args[args.index("--filter") + 1]
+        precision = args[args.index("--precision") + 1] if "--precision" in args else "fp32"
+        if precision == "tf32":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        elif precision == "bf16":
+            DTYPE = torch.bfloat16
+        elif precision != "fp32":
+            sys.exit(f"bench_torch_ops.py: unknown --precision {precision} (fp32, tf32, bf16)")
         main()
