@@ -39,6 +39,26 @@ Tensor column(const std::vector<float>& v) {
   return Tensor::fromVector(Shape{static_cast<std::int64_t>(v.size()), 1}, v);
 }
 
+// The three heads' losses (unweighted) and their gradients scaled by the loss weights.
+struct HeadLosses {
+  std::array<double, 3> values{};
+  std::vector<Tensor> grads;
+};
+
+HeadLosses headLosses(const std::vector<Tensor>& out, const std::array<Tensor, 3>& targets, const GanOptions& o,
+                      const nn::Model& disc, const char* network, std::int64_t globalStep) {
+  HeadLosses h;
+  for (int k = 0; k < 3; ++k) {
+    ops::LossResult l = ops::loss(kHeadLoss[k], out[k], targets[k]);
+    KAON_CHECK(std::isfinite(l.value), "GAN training diverged: {} loss on '{}' is {} at step {}", network,
+               disc.outputNames()[k], l.value, globalStep);
+    ops::scaleInPlace(l.grad, o.lossWeights[k]);
+    h.values[k] = l.value;
+    h.grads.push_back(l.grad);
+  }
+  return h;
+}
+
 }  // namespace
 
 double GanStepLosses::weighted(const std::array<double, 3>& heads, const GanOptions& o) const {
@@ -158,24 +178,14 @@ GanTrainer::Fakes GanTrainer::sampleFakes(std::int64_t n, std::uint64_t stream) 
 
 std::array<double, 3> GanTrainer::discriminatorStep(const Tensor& images, const std::array<Tensor, 3>& targets,
                                                     std::int64_t globalStep) {
-  std::vector<Tensor> out = disc_.forwardMulti({images}, true);
-  std::vector<Tensor> grads(3);
-  std::array<double, 3> losses{};
-  for (int h = 0; h < 3; ++h) {
-    ops::LossResult l = ops::loss(kHeadLoss[h], out[h], targets[h]);
-    KAON_CHECK(std::isfinite(l.value), "GAN training diverged: discriminator loss {} is {} at step {}",
-               disc_.outputNames()[h], l.value, globalStep);
-    ops::scaleInPlace(l.grad, gan_.lossWeights[h]);
-    losses[h] = l.value;
-    grads[h] = l.grad;
-  }
+  HeadLosses h = headLosses(disc_.forwardMulti({images}, true), targets, gan_, disc_, "discriminator", globalStep);
   disc_.zeroGrad();
   if (discReducer_) discReducer_->beginBackward();
-  disc_.backwardMulti(grads);
+  disc_.backwardMulti(h.grads);
   if (discReducer_) discReducer_->finishBackward();
   if (options_.clipNorm > 0) optim::clipGradientNorm(disc_.gradients(), disc_.trainableRanges(), options_.clipNorm);
   discOpt_.step(discLr_(globalStep));
-  return losses;
+  return h.values;
 }
 
 std::array<double, 3> GanTrainer::generatorGradients(const Tensor& latent, const Tensor& energy, const Tensor& ecal,
@@ -185,27 +195,16 @@ std::array<double, 3> GanTrainer::generatorGradients(const Tensor& latent, const
   Tensor discBuffers = disc_.buffers().numel() > 0 ? disc_.buffers().clone() : Tensor();
   Tensor images = gen_.forward(latent, true);
   std::vector<Tensor> out = disc_.forwardMulti({images}, true);
-  const std::int64_t n = images.dim(0);
   // The "trick" of 3DGAN: the generator wants the discriminator to say "real".
-  Tensor real = Tensor::full(Shape{n, 1}, 1.0, out[0].dtype()).to(gen_.device());
-  const Tensor targets[3] = {real, energy, ecal};
-  std::vector<Tensor> grads(3);
-  std::array<double, 3> losses{};
-  for (int h = 0; h < 3; ++h) {
-    ops::LossResult l = ops::loss(kHeadLoss[h], out[h], targets[h]);
-    KAON_CHECK(std::isfinite(l.value), "GAN training diverged: generator loss {} is {} at step {}",
-               disc_.outputNames()[h], l.value, globalStep);
-    ops::scaleInPlace(l.grad, gan_.lossWeights[h]);
-    losses[h] = l.value;
-    grads[h] = l.grad;
-  }
-  std::vector<Tensor> dImages = disc_.backwardMulti(grads, {.accumulateParamGrads = false, .wantInputGrads = true});
+  Tensor real = Tensor::full(Shape{images.dim(0), 1}, 1.0, out[0].dtype()).to(gen_.device());
+  HeadLosses h = headLosses(out, {real, energy, ecal}, gan_, disc_, "generator", globalStep);
+  std::vector<Tensor> dImages = disc_.backwardMulti(h.grads, {.accumulateParamGrads = false, .wantInputGrads = true});
   if (discBuffers.defined()) disc_.buffers().copyFrom(discBuffers);
   gen_.zeroGrad();
   if (genReducer_) genReducer_->beginBackward();
   gen_.backward(dImages[0]);
   if (genReducer_) genReducer_->finishBackward();
-  return losses;
+  return h.values;
 }
 
 std::array<double, 3> GanTrainer::generatorStep(const Fakes& f, std::int64_t globalStep) {
