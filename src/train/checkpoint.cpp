@@ -25,6 +25,13 @@ std::string paramPath(const std::string& dotted, const char* root) {
 // the same whichever device wrote it, so a run resumes on any device.
 Tensor onHost(const Tensor& t) { return t.device().isCpu() ? t : t.to(Device::cpu()); }
 
+// The fp32 master value of a parameter (a mixed-precision model's layers hold a bf16/fp16
+// copy): checkpoints always store and restore fp32 weights.
+Tensor masterValue(const nn::Model& model, const nn::Model::NamedParameter& p) {
+  const std::int64_t n = p.parameter->shape.numel();
+  return model.parameters().slice(p.parameter->offset, p.parameter->offset + n).reshape(p.parameter->shape);
+}
+
 void fsyncPath(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd >= 0) {
@@ -54,7 +61,7 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     f.writeAttribute("optimizer_steps", static_cast<std::int64_t>(optimizer.stepCount()));
     f.writeAttribute("config", configText);
     f.writeAttribute("parameter_count", model.parameterCount());
-    for (const auto& p : model.namedParameters()) f.writeTensor(paramPath(p.name, "model"), onHost(p.parameter->value));
+    for (const auto& p : model.namedParameters()) f.writeTensor(paramPath(p.name, "model"), onHost(masterValue(model, p)));
     for (const auto& [name, b] : model.namedBuffers()) f.writeTensor(paramPath(name, "buffers"), onHost(b->value));
     for (const auto& [name, t] : optimizer.state()) f.writeTensor("/optimizer/" + name, onHost(t));
     for (const auto& [name, t] : strategyState) f.writeTensor("/strategy/" + name, onHost(t));
@@ -85,7 +92,7 @@ TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim
                src.shape().str(), dst.shape().str());
     dst.copyFrom(src.reshape(dst.shape()));  // host -> wherever the model lives
   };
-  for (const auto& p : model.namedParameters()) restore(paramPath(p.name, "model"), p.parameter->value, "parameter");
+  for (const auto& p : model.namedParameters()) restore(paramPath(p.name, "model"), masterValue(model, p), "parameter");
   std::int64_t stored = f.readIntAttribute("parameter_count");
   KAON_CHECK(stored == model.parameterCount(), "{}: checkpoint holds {} parameters, the model has {} (extra layers?)",
              path, stored, model.parameterCount());
@@ -100,6 +107,12 @@ TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim
   progress.globalStep = f.readIntAttribute("global_step");
   progress.ranks = f.hasAttribute("ranks") ? f.readIntAttribute("ranks") : 1;
   return progress;
+}
+
+Tensor readOptionalState(const std::string& path, const std::string& name) {
+  io::Hdf5File f(path, io::Hdf5File::Mode::Read);
+  const std::string object = "/strategy/" + name;
+  return f.exists(object) ? f.readTensor(object, DType::Float64) : Tensor();
 }
 
 std::string checkpointConfig(const std::string& path) {

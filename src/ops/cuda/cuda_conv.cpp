@@ -6,8 +6,10 @@
 // applied by an explicit zero-pad kernel on the input (forward, filter gradient) or cropped
 // from a padded data gradient (backward data), costing one extra copy of the input.
 // Algorithms: found once per (op, dtype, geometry) with cudnnFind*AlgorithmEx, bounded by a
-// workspace limit, and cached. Math: CUDNN_FMA_MATH, i.e. true FP32 (no TF32 tensor cores),
-// for parity with the CPU backend. All work runs on the device's compute stream.
+// workspace limit, and cached. Math: FP32 data uses CUDNN_FMA_MATH, i.e. true FP32 (no TF32
+// tensor cores), for parity with the CPU backend, unless kaon::tf32Allowed(); BF16/FP16 data
+// computes in FP32 (convolution descriptor type float) on tensor cores. The algorithm's math
+// type is kept in the descriptor. All work runs on the device's compute stream.
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -17,6 +19,7 @@
 #include "../../cuda/cuda_check.hpp"
 #include "../../cuda/cuda_context.hpp"
 #include "cuda_kernels.hpp"
+#include "kaon/core/precision.hpp"
 
 namespace kaon::ops::cudak {
 namespace {
@@ -34,10 +37,15 @@ std::size_t workspaceBound() {
 
 enum class ConvOp { Forward, BackwardData, BackwardFilter };
 
+// Tensor-core math: always for the 16-bit types, for FP32 only when TF32 is allowed.
+bool tensorCoreMath(DType t) { return t == DType::BFloat16 || t == DType::Float16 || (t == DType::Float32 && tf32Allowed()); }
+
 cudnnDataType_t cudnnType(DType t) {
   switch (t) {
     case DType::Float32: return CUDNN_DATA_FLOAT;
     case DType::Float64: return CUDNN_DATA_DOUBLE;
+    case DType::BFloat16: return CUDNN_DATA_BFLOAT16;
+    case DType::Float16: return CUDNN_DATA_HALF;
     default: throw NotImplemented(fmt::format("conv for {} on the cuda backend", dtypeName(t)));
   }
 }
@@ -69,7 +77,8 @@ Plan makePlan(const ConvGeometry& g) {
 
 std::string planKey(ConvOp op, DType dt, int device, const Plan& p) {
   const ConvGeometry& g = p.g;
-  return fmt::format("{}|{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt), device,
+  return fmt::format("{}|{}{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
+                     tensorCoreMath(dt) ? "tc" : "", device,
                      p.nbDims, g.batch, g.inChannels, g.outChannels, fmt::join(g.in, ","), fmt::join(g.out, ","),
                      fmt::join(g.kernel, ","), fmt::join(g.stride, ","), fmt::join(g.padBegin, ","),
                      fmt::join(g.dilation, ","));
@@ -84,6 +93,8 @@ struct Descriptors {
   Descriptors(const Plan& p, DType dtype) {
     const ConvGeometry& g = p.g;
     const cudnnDataType_t dt = cudnnType(dtype);
+    // Accumulation type: float for the 16-bit storage types.
+    const cudnnDataType_t compute = dtype == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
     const int first = p.nbDims == 4 ? 1 : 0;  // first spatial axis used
     const int nsp = p.nbDims - 2;
     auto dims = [&](std::int64_t n, std::int64_t c, const std::array<std::int64_t, 3>& s) {
@@ -109,8 +120,8 @@ struct Descriptors {
     KAON_CUDNN_CHECK(cudnnSetTensorNdDescriptor(y, dt, p.nbDims, yd.data(), packed(yd).data()));
     KAON_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w, dt, CUDNN_TENSOR_NCHW, p.nbDims, wd.data()));
     KAON_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(conv, nsp, pad.data(), stride.data(), dil.data(),
-                                                     CUDNN_CROSS_CORRELATION, dt));
-    KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+                                                     CUDNN_CROSS_CORRELATION, compute));
+    KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, tensorCoreMath(dtype) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     std::vector<int> od(p.nbDims);
     KAON_CUDNN_CHECK(cudnnGetConvolutionNdForwardOutputDim(conv, x, w, p.nbDims, od.data()));
     KAON_CHECK(od == yd, "cuDNN output shape differs from Kaon's for {}", g.str());
@@ -128,6 +139,7 @@ struct Descriptors {
 struct Algo {
   int algo = 0;
   std::size_t workspace = 0;
+  cudnnMathType_t math = CUDNN_FMA_MATH;
 };
 
 // Per (op, dtype, device, geometry): the descriptors (immutable once made) and the algorithm.
@@ -149,13 +161,17 @@ std::size_t workspaceLimit() {
   return std::min(workspaceBound(), freeBytes / 2);
 }
 
+// The fastest successful algorithm within the workspace limit; strict FP32/FP64 excludes
+// tensor-core math.
 template <class Perf>
-Algo pick(const Perf* perf, int count, std::size_t limit, const std::string& what) {
-  for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && perf[i].mathType != CUDNN_TENSOR_OP_MATH &&
-        perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
-      return {static_cast<int>(perf[i].algo), perf[i].memory};
-  KAON_FAIL("cuDNN found no FP32/FP64 algorithm within {} bytes of workspace for {}", limit, what);
+Algo pick(const Perf* perf, int count, std::size_t limit, bool tensorCores, const std::string& what) {
+  for (int i = 0; i < count; ++i) {
+    const bool tc = perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && (tensorCores || !tc))
+      return {static_cast<int>(perf[i].algo), perf[i].memory, perf[i].mathType};
+  }
+  KAON_FAIL("cuDNN found no {} algorithm within {} bytes of workspace for {}", tensorCores ? "" : "strict FP32/FP64",
+            limit, what);
 }
 
 // Makes the descriptors and finds the algorithm once per op and plan, then returns them from
@@ -183,20 +199,21 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
     cudnnConvolutionFwdAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, out.raw(), kMax, &count,
                                                             perf, ws.raw(), limit));
-    a = pick(perf, count, limit, g.str());
+    a = pick(perf, count, limit, tensorCoreMath(dtype), g.str());
   } else if (op == ConvOp::BackwardData) {
     Tensor out = scratch(static_cast<std::size_t>(g.batch * g.inChannels * g.inSpatial()) * elem, dev);
     cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, y, d.conv, d.x, out.raw(), kMax,
                                                                  &count, perf, ws.raw(), limit));
-    a = pick(perf, count, limit, g.str());
+    a = pick(perf, count, limit, tensorCoreMath(dtype), g.str());
   } else {
     Tensor out = scratch(static_cast<std::size_t>(g.outChannels * g.inChannels * g.kernelVolume()) * elem, dev);
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, y, d.conv, d.w, out.raw(), kMax,
                                                                    &count, perf, ws.raw(), limit));
-    a = pick(perf, count, limit, g.str());
+    a = pick(perf, count, limit, tensorCoreMath(dtype), g.str());
   }
+  KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(owned->conv, a.math));
   std::lock_guard lock(gCacheMutex);
   auto [it, inserted] = gCache.try_emplace(key, Entry{std::move(owned), a});
   return it->second;  // another thread may have won the race: its entry is as good

@@ -21,6 +21,7 @@ void softmaxForward(const Tensor& x, const Tensor& y);
 void softmaxBackward(const Tensor& y, const Tensor& dy, const Tensor& dx, double beta);
 void axpby(double alpha, const Tensor& a, double beta, const Tensor& b, const Tensor& out);
 void mul(const Tensor& a, const Tensor& b, const Tensor& out);
+void convert(const Tensor& src, const Tensor& dst, double scale);
 double sumAll(const Tensor& x);
 double sumSquares(const Tensor& x);
 void padForward(const Tensor& x, const Tensor& y, std::array<int, 3> before);

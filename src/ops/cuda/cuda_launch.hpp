@@ -39,6 +39,8 @@ void softmaxBackward(const T* y, const T* dy, T* dx, double beta, i64 N, i64 C, 
 
 template <class T> void axpby(double alpha, const T* a, double beta, const T* b, T* out, i64 n, cudaStream_t s);
 template <class T> void mul(const T* a, const T* b, T* out, i64 n, cudaStream_t s);
+// dst[i] = scale * src[i] converted to D (round to nearest even); any pair of float types.
+template <class S, class D> void convert(const S* src, D* dst, double scale, i64 n, cudaStream_t s);
 
 // Sum (or sum of squares) of x[n] in double into *result (device memory); `scratch` holds
 // kReduceBlocks doubles.

@@ -4,6 +4,7 @@
 
 #include "../../cuda/cuda_check.hpp"
 #include "../../cuda/cuda_context.hpp"
+#include "cuda_dtype.hpp"
 #include "cuda_kernels.hpp"
 #include "cuda_launch.hpp"
 #include "kaon/ops/counter_rng.hpp"
@@ -13,19 +14,7 @@ namespace {
 
 cudaStream_t streamOf(const Tensor& t) { return kaon::cuda::computeStream(t.device().index); }
 
-// Calls f(T{}) for float and double; other dtypes are not implemented on this backend.
-template <class F>
-void dispatch(const char* op, DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32: f(float{}); break;
-    case DType::Float64: f(double{}); break;
-    default: throw NotImplemented(fmt::format("{} for {} on the cuda backend", op, dtypeName(dtype)));
-  }
-  KAON_CUDA_CHECK_LAUNCH();
-}
 
-template <class T>
-T* ptr(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
 
 cuda::Geom3 geom3(const ConvGeometry& g) {
   cuda::Geom3 r;
@@ -125,6 +114,16 @@ void mul(const Tensor& a, const Tensor& b, const Tensor& out) {
   });
 }
 
+void convert(const Tensor& src, const Tensor& dst, double scale) {
+  dispatch("convert", src.dtype(), [&](auto srcTag) {
+    using S = decltype(srcTag);
+    dispatch("convert", dst.dtype(), [&](auto dstTag) {
+      using D = decltype(dstTag);
+      cuda::convert<S, D>(src.data<S>(), dst.data<D>(), scale, src.numel(), streamOf(src));
+    });
+  });
+}
+
 void dropoutForward(double rate, std::uint64_t seed, std::uint64_t offset, const Tensor& x, const Tensor& y,
                     const Tensor& mask) {
   // The threshold and scale are computed on the host exactly as the CPU kernel computes them.
@@ -183,7 +182,7 @@ void poolBackward(PoolKind kind, bool includePad, const Tensor& dy, const Tensor
 void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target, const Tensor& weight,
                          double gradScale, const Tensor& loss, const Tensor& grad) {
   std::int64_t N = pred.dim(0), inner = pred.numel() / std::max<std::int64_t>(N, 1);
-  dispatch("loss", pred.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("loss", pred.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::lossForwardBackward<T>(kind, pred.data<T>(), target.data<T>(), ptr<T>(weight), gradScale, loss.data<T>(),
                                  ptr<T>(grad), N, inner, streamOf(pred));
@@ -191,7 +190,7 @@ void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target
 }
 
 void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& velocity) {
-  dispatch("sgd step", param.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("sgd step", param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::sgdStep<T>(a.lr, a.momentum, a.weightDecay, a.nesterov, param.data<T>(), grad.data<T>(),
                      a.momentum != 0.0 ? velocity.data<T>() : nullptr, param.numel(), streamOf(param));
@@ -201,7 +200,7 @@ void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, cons
 void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v) {
   const double t = static_cast<double>(a.step);
   const double bc1 = 1.0 - std::pow(a.beta1, t), bc2 = 1.0 - std::pow(a.beta2, t);
-  dispatch("adam step", param.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("adam step", param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::adamStep<T>(a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.decoupled, bc1, bc2, param.data<T>(),
                       grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), streamOf(param));
@@ -210,7 +209,7 @@ void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, co
 
 void rmspropStep(const RmspropStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& meanSquare,
                  const Tensor& velocity) {
-  dispatch("rmsprop step", param.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("rmsprop step", param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::rmspropStep<T>(a.lr, a.rho, a.eps, a.momentum, a.weightDecay, param.data<T>(), grad.data<T>(),
                          meanSquare.data<T>(), a.momentum != 0.0 ? velocity.data<T>() : nullptr, param.numel(),

@@ -53,7 +53,7 @@ __device__ inline T derivative(Activation kind, T alpha, T x) {
 
 template <class T>
 __global__ void biasAddKernel(T* y, const T* b, std::int64_t C, std::int64_t inner, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) y[i] += b[(i / inner) % C];
+  KAON_GRID_STRIDE(i, n) y[i] = st<T>(ld(y[i]) + ld(b[(i / inner) % C]));
 }
 
 // One block per channel.
@@ -63,15 +63,15 @@ __global__ void biasBackwardKernel(const T* dy, T* db, double beta, std::int64_t
   double acc = 0;
   for (std::int64_t k = threadIdx.x; k < N * inner; k += blockDim.x) {
     std::int64_t n = k / inner, i = k % inner;
-    acc += dy[(n * C + c) * inner + i];
+    acc += ld(dy[(n * C + c) * inner + i]);
   }
   acc = blockSum(acc);
-  if (threadIdx.x == 0) db[c] = static_cast<T>(acc + (beta == 0.0 ? 0.0 : beta * db[c]));
+  if (threadIdx.x == 0) db[c] = st<T>(acc + (beta == 0.0 ? 0.0 : beta * ld(db[c])));
 }
 
 template <class T>
-__global__ void activationForwardKernel(Activation kind, T alpha, const T* x, T* y, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) y[i] = activate(kind, alpha, x[i]);
+__global__ void activationForwardKernel(Activation kind, Acc<T> alpha, const T* x, T* y, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) y[i] = st<T>(activate(kind, alpha, ld(x[i])));
 }
 
 // FP32 fast paths: 128-bit loads and stores (4 floats per thread) when sizes and alignment allow.
@@ -97,11 +97,11 @@ __global__ void biasAddVec4Kernel(float4* y, const float* b, std::int64_t C, std
 inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 template <class T>
-__global__ void activationBackwardKernel(Activation kind, T alpha, const T* x, const T* dy, T* dx, T beta,
+__global__ void activationBackwardKernel(Activation kind, Acc<T> alpha, const T* x, const T* dy, T* dx, Acc<T> beta,
                                          std::int64_t n) {
   KAON_GRID_STRIDE(i, n) {
-    T d = derivative(kind, alpha, x[i]) * dy[i];
-    dx[i] = beta == T(0) ? d : d + beta * dx[i];
+    Acc<T> d = derivative(kind, alpha, ld(x[i])) * ld(dy[i]);
+    dx[i] = st<T>(beta == Acc<T>(0) ? d : d + beta * ld(dx[i]));
   }
 }
 
@@ -113,9 +113,9 @@ __global__ void softmaxForwardKernel(const T* x, T* y, std::int64_t N, std::int6
     const T* xp = x + n * C * inner + i;
     T* yp = y + n * C * inner + i;
     double mx = -INFINITY, total = 0;
-    for (std::int64_t c = 0; c < C; ++c) mx = fmax(mx, static_cast<double>(xp[c * inner]));
-    for (std::int64_t c = 0; c < C; ++c) total += exp(static_cast<double>(xp[c * inner]) - mx);
-    for (std::int64_t c = 0; c < C; ++c) yp[c * inner] = static_cast<T>(exp(static_cast<double>(xp[c * inner]) - mx) / total);
+    for (std::int64_t c = 0; c < C; ++c) mx = fmax(mx, static_cast<double>(ld(xp[c * inner])));
+    for (std::int64_t c = 0; c < C; ++c) total += exp(static_cast<double>(ld(xp[c * inner])) - mx);
+    for (std::int64_t c = 0; c < C; ++c) yp[c * inner] = st<T>(exp(static_cast<double>(ld(xp[c * inner])) - mx) / total);
   }
 }
 
@@ -125,11 +125,11 @@ __global__ void softmaxBackwardKernel(const T* y, const T* dy, T* dx, double bet
   KAON_GRID_STRIDE(k, N * inner) {
     std::int64_t base = (k / inner) * C * inner + k % inner;
     double dot = 0;
-    for (std::int64_t c = 0; c < C; ++c) dot += static_cast<double>(y[base + c * inner]) * dy[base + c * inner];
+    for (std::int64_t c = 0; c < C; ++c) dot += static_cast<double>(ld(y[base + c * inner])) * ld(dy[base + c * inner]);
     for (std::int64_t c = 0; c < C; ++c) {
       std::int64_t at = base + c * inner;
-      double v = y[at] * (dy[at] - dot);
-      dx[at] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[at]);
+      double v = ld(y[at]) * (ld(dy[at]) - dot);
+      dx[at] = st<T>(beta == 0.0 ? v : v + beta * ld(dx[at]));
     }
   }
 }
@@ -140,41 +140,41 @@ __global__ void softmaxRowsForwardKernel(const T* x, T* y, std::int64_t C) {
   const T* xr = x + blockIdx.x * C;
   T* yr = y + blockIdx.x * C;
   double mx = -INFINITY;
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) mx = fmax(mx, static_cast<double>(xr[c]));
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) mx = fmax(mx, static_cast<double>(ld(xr[c])));
   mx = blockMax(mx);
   double total = 0;
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) total += exp(static_cast<double>(xr[c]) - mx);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) total += exp(static_cast<double>(ld(xr[c])) - mx);
   total = blockSum(total);
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = static_cast<T>(exp(static_cast<double>(xr[c]) - mx) / total);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = st<T>(exp(static_cast<double>(ld(xr[c])) - mx) / total);
 }
 
 template <class T>
 __global__ void softmaxRowsBackwardKernel(const T* y, const T* dy, T* dx, double beta, std::int64_t C) {
   const std::int64_t base = blockIdx.x * C;
   double dot = 0;
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) dot += static_cast<double>(y[base + c]) * dy[base + c];
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) dot += static_cast<double>(ld(y[base + c])) * ld(dy[base + c]);
   dot = blockSum(dot);
   for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    double v = y[base + c] * (dy[base + c] - dot);
-    dx[base + c] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[base + c]);
+    double v = ld(y[base + c]) * (ld(dy[base + c]) - dot);
+    dx[base + c] = st<T>(beta == 0.0 ? v : v + beta * ld(dx[base + c]));
   }
 }
 
 template <class T>
-__global__ void axpbyKernel(T alpha, const T* a, T beta, const T* b, T* out, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) out[i] = alpha * a[i] + beta * b[i];
+__global__ void axpbyKernel(Acc<T> alpha, const T* a, Acc<T> beta, const T* b, T* out, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) out[i] = st<T>(alpha * ld(a[i]) + beta * ld(b[i]));
 }
 
 template <class T>
 __global__ void mulKernel(const T* a, const T* b, T* out, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) out[i] = a[i] * b[i];
+  KAON_GRID_STRIDE(i, n) out[i] = st<T>(ld(a[i]) * ld(b[i]));
 }
 
 template <class T>
 __global__ void partialSumKernel(const T* x, std::int64_t n, bool squares, double* partials) {
   double acc = 0;
   KAON_GRID_STRIDE(i, n) {
-    double v = x[i];
+    double v = ld(x[i]);
     acc += squares ? v * v : v;
   }
   acc = blockSum(acc);
@@ -201,7 +201,7 @@ __global__ void padForwardKernel(const T* x, T* y, PadDims d, std::int64_t n) {
     std::int64_t p = k / (d.out[0] * d.out[1] * d.out[2]);
     std::int64_t ix = ox - d.before[2], iy = oy - d.before[1], iz = oz - d.before[0];
     bool inside = ix >= 0 && ix < d.in[2] && iy >= 0 && iy < d.in[1] && iz >= 0 && iz < d.in[0];
-    y[k] = inside ? x[((p * d.in[0] + iz) * d.in[1] + iy) * d.in[2] + ix] : T(0);
+    y[k] = inside ? x[((p * d.in[0] + iz) * d.in[1] + iy) * d.in[2] + ix] : st<T>(0.0f);
   }
 }
 
@@ -212,7 +212,7 @@ __global__ void padBackwardKernel(const T* dy, T* dx, double beta, PadDims d, st
     std::int64_t ix = k % d.in[2], iy = k / d.in[2] % d.in[1], iz = k / (d.in[2] * d.in[1]) % d.in[0];
     std::int64_t p = k / (d.in[0] * d.in[1] * d.in[2]);
     T v = dy[((p * d.out[0] + iz + d.before[0]) * d.out[1] + iy + d.before[1]) * d.out[2] + ix + d.before[2]];
-    dx[k] = beta == 0.0 ? v : static_cast<T>(v + beta * dx[k]);
+    dx[k] = beta == 0.0 ? v : st<T>(ld(v) + beta * ld(dx[k]));
   }
 }
 
@@ -250,13 +250,13 @@ void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, c
       return;
     }
   }
-  activationForwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<T>(alpha), x, y, n);
+  activationForwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<Acc<T>>(alpha), x, y, n);
 }
 template <class T>
 void activationBackward(Activation kind, double alpha, const T* x, const T* dy, T* dx, double beta, i64 n,
                         cudaStream_t s) {
-  activationBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<T>(alpha), x, dy, dx,
-                                                            static_cast<T>(beta), n);
+  activationBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<Acc<T>>(alpha), x, dy, dx,
+                                                            static_cast<Acc<T>>(beta), n);
 }
 template <class T>
 void softmaxForward(const T* x, T* y, i64 N, i64 C, i64 inner, cudaStream_t s) {
@@ -276,7 +276,7 @@ void softmaxBackward(const T* y, const T* dy, T* dx, double beta, i64 N, i64 C, 
 }
 template <class T>
 void axpby(double alpha, const T* a, double beta, const T* b, T* out, i64 n, cudaStream_t s) {
-  axpbyKernel<<<gridFor(n), kThreads, 0, s>>>(static_cast<T>(alpha), a, static_cast<T>(beta), b, out, n);
+  axpbyKernel<<<gridFor(n), kThreads, 0, s>>>(static_cast<Acc<T>>(alpha), a, static_cast<Acc<T>>(beta), b, out, n);
 }
 template <class T>
 void mul(const T* a, const T* b, T* out, i64 n, cudaStream_t s) {
@@ -310,8 +310,7 @@ void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int befo
   template void reduceSum<T>(const T*, i64, bool, double*, double*, cudaStream_t);                       \
   template void padForward<T>(const T*, T*, const Geom3&, const int*, cudaStream_t);                     \
   template void padBackward<T>(const T*, T*, double, const Geom3&, const int*, cudaStream_t);
-KAON_INSTANTIATE(float)
-KAON_INSTANTIATE(double)
+KAON_FOR_ALL_FLOAT_TYPES(KAON_INSTANTIATE)
 #undef KAON_INSTANTIATE
 
 }  // namespace kaon::ops::cuda

@@ -46,7 +46,7 @@ __global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T*
     const I p = k / planeOut, o = k - p * planeOut;
     const I oz = o / (g.out[1] * g.out[2]), oy = o / g.out[2] % g.out[1], ox = o % g.out[2];
     const T* xp = x + static_cast<std::int64_t>(p) * planeIn;
-    T best = T(0);
+    Acc<T> best = 0;
     double acc = 0;
     I bestAt = -1, count = 0;
     for (I kz = 0; kz < g.kernel[0]; ++kz) {
@@ -59,7 +59,7 @@ __global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T*
           const I ix = ox * g.stride[2] - g.padBegin[2] + kx * g.dilation[2];
           if (ix < 0 || ix >= g.in[2]) continue;
           const I at = (iz * g.in[1] + iy) * g.in[2] + ix;
-          const T v = xp[at];
+          const Acc<T> v = ld(xp[at]);
           ++count;
           acc += v;
           if (bestAt < 0 || v > best) best = v, bestAt = at;  // first maximum wins, as on the CPU
@@ -67,11 +67,11 @@ __global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T*
       }
     }
     if (kind == PoolKind::Max) {
-      y[k] = bestAt < 0 ? static_cast<T>(-INFINITY) : best;
+      y[k] = st<T>(bestAt < 0 ? static_cast<Acc<T>>(-INFINITY) : best);
       argmax[k] = static_cast<std::int32_t>(bestAt);
     } else {
       I div = includePad ? tapCount(g, oz, oy, ox, true) : count;
-      y[k] = static_cast<T>(acc / static_cast<double>(div));
+      y[k] = st<T>(acc / static_cast<double>(div));
     }
   }
 }
@@ -98,14 +98,14 @@ __global__ void poolBackwardKernel(PoolKind kind, bool includePad, const T* dy, 
           const I oz = tz / g.stride[0], oy = ty / g.stride[1], ox = tx / g.stride[2];
           const I o = p * planeOut + (oz * g.out[1] + oy) * g.out[2] + ox;
           if (kind == PoolKind::Max) {
-            if (argmax[o] == at) acc += dy[o];
+            if (argmax[o] == at) acc += ld(dy[o]);
           } else {
-            acc += static_cast<double>(dy[o]) / static_cast<double>(tapCount(g, oz, oy, ox, includePad));
+            acc += static_cast<double>(ld(dy[o])) / static_cast<double>(tapCount(g, oz, oy, ox, includePad));
           }
         }
       }
     }
-    dx[k] = static_cast<T>(beta == 0.0 ? acc : acc + beta * dx[k]);
+    dx[k] = st<T>(beta == 0.0 ? acc : acc + beta * ld(dx[k]));
   }
 }
 
@@ -194,10 +194,15 @@ void lossForwardBackward(LossKind kind, const T* pred, const T* target, const T*
   if (N > 0) lossKernel<<<static_cast<unsigned>(N), kThreads, 0, s>>>(kind, pred, target, weight, gradScale, loss, grad, inner);
 }
 
-#define KAON_INSTANTIATE(T)                                                                                      \
+#define KAON_INSTANTIATE_POOL(T)                                                                                 \
   template void poolForward<T>(PoolKind, bool, const T*, T*, std::int32_t*, const Geom3&, cudaStream_t);         \
   template void poolBackward<T>(PoolKind, bool, const T*, const std::int32_t*, T*, double, const Geom3&,         \
-                                cudaStream_t);                                                                   \
+                                cudaStream_t);
+KAON_FOR_ALL_FLOAT_TYPES(KAON_INSTANTIATE_POOL)
+#undef KAON_INSTANTIATE_POOL
+
+// Losses: float and double only (a mixed-precision model's output is converted to fp32 first).
+#define KAON_INSTANTIATE(T)                                                                                      \
   template void lossForwardBackward<T>(LossKind, const T*, const T*, const T*, double, T*, T*, i64, i64, cudaStream_t);
 KAON_INSTANTIATE(float)
 KAON_INSTANTIATE(double)

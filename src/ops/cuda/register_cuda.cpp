@@ -18,6 +18,7 @@ void registerCudaKernels(KernelTable& t) {
   t.softmaxBackward = cudak::softmaxBackward;
   t.axpby = cudak::axpby;
   t.mul = cudak::mul;
+  t.convert = cudak::convert;
   t.sumAll = cudak::sumAll;
   t.sumSquares = cudak::sumSquares;
   t.padForward = cudak::padForward;
