@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "gpu_util.hpp"
@@ -62,6 +63,15 @@ struct TrainRun {
   }
 };
 
+// ||a - b|| / ||b|| over all elements (CPU float32): a gradient's direction and size, robust to
+// the few elements where a ReLU or a max-pool winner flipped between precisions.
+double relativeL2(const Tensor& a, const Tensor& b) {
+  auto x = a.span<float>(), y = b.span<float>();
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) num += (x[i] - y[i]) * double(x[i] - y[i]), den += double(y[i]) * y[i];
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
 data::Batch firstBatch(const data::Dataset& d, std::int64_t n) {
   data::Batch b = d.allocateBatch(n);
   std::vector<std::int64_t> idx(n);
@@ -84,7 +94,9 @@ TEST(GpuMixedPrecision, Bf16StepIsCloseToTheFp32Step) {
   auto r16 = bf16.trainer->trainStep(batch, 0);
   EXPECT_EQ(r16.prediction.dtype(), DType::Float32);
   EXPECT_NEAR(r16.loss, r32.loss, 2e-2 * r32.loss);
-  EXPECT_TRUE(testing::tensorsClose(toCpu(bf16.model.gradients()), toCpu(fp32.model.gradients()), 3e-2));
+  const double e = relativeL2(toCpu(bf16.model.gradients()), toCpu(fp32.model.gradients()));
+  std::printf("bf16 vs fp32 gradient: relative L2 error %.3g\n", e);
+  EXPECT_LT(e, 0.1);
   // Adam's first step moves each weight by ~lr * sign(g): the updates agree except where g ~ 0.
   Tensor after32 = toCpu(fp32.model.parameters()), after16 = toCpu(bf16.model.parameters());
   auto p0 = before.span<float>(), a = after32.span<float>(), b = after16.span<float>();
@@ -126,7 +138,9 @@ TEST(GpuMixedPrecision, Fp16ScaleGrowsAfterGoodStepsAndGradientsAreUnscaled) {
   run.trainer->trainStep(batch, 0);
   fp32.trainer->trainStep(batch, 0);
   // The fp32 gradient the optimizer saw is the true one (scale divided out), not 256x it.
-  EXPECT_TRUE(testing::tensorsClose(toCpu(run.model.gradients()), toCpu(fp32.model.gradients()), 5e-3));
+  const double e = relativeL2(toCpu(run.model.gradients()), toCpu(fp32.model.gradients()));
+  std::printf("fp16 (scale 256) vs fp32 gradient: relative L2 error %.3g\n", e);
+  EXPECT_LT(e, 0.05);  // not divided by the scale it would be ~255
   EXPECT_EQ(run.trainer->lossScaler()->scale(), 256);
   run.trainer->trainStep(batch, 1);
   EXPECT_EQ(run.trainer->lossScaler()->scale(), 512);

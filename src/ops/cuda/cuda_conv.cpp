@@ -254,6 +254,14 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
                                            ws.raw(), a.workspace, zero.get(x.dtype()), d.y, y.raw()));
 }
 
+// y = act(conv(x, w) + b): cuDNN's convolution, then one pass for bias and activation (instead
+// of a bias pass and an activation pass).
+void convForwardFused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const ConvGeometry& g,
+                      Activation act, double alpha) {
+  convForward(x, w, y, g);
+  if (b.defined() || act != Activation::Identity) biasActivation(y, b, act, alpha);
+}
+
 // dx [N, C, *in] = beta*dx + conv^T(dy [N, OC, *out], w)
 void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g) {
   if (dx.numel() == 0) return;

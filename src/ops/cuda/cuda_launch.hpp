@@ -22,9 +22,14 @@ struct Geom3 {
   int stride[3] = {1, 1, 1}, dilation[3] = {1, 1, 1}, padBegin[3] = {0, 0, 0}, padEnd[3] = {0, 0, 0};
 };
 
-// y [N, C, inner] += b[c];  db[c] = beta*db[c] + sum_{n,i} dy[n, c, i]
+// y [N, C, inner] += b[c];  db[c] = beta*db[c] + sum_{n,i} dy[n, c, i] (scratch: C *
+// biasBackwardChunks(N, C) doubles); y = act(y + b[c]) in place (b may be null).
 template <class T> void biasAdd(T* y, const T* b, i64 N, i64 C, i64 inner, cudaStream_t s);
-template <class T> void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, cudaStream_t s);
+i64 biasBackwardChunks(i64 N, i64 C);
+template <class T>
+void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, double* scratch, cudaStream_t s);
+template <class T>
+void biasActivation(T* y, const T* b, Activation kind, double alpha, i64 N, i64 C, i64 inner, cudaStream_t s);
 
 // Element-wise over n values; dx = beta*dx + f'(x)*dy.
 template <class T> void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, cudaStream_t s);

@@ -63,9 +63,19 @@ void biasAdd(const Tensor& y, const Tensor& b) {
 
 void biasBackward(const Tensor& dy, const Tensor& db, double beta) {
   std::int64_t N = dy.dim(0), C = dy.dim(1), inner = dy.shape().count(2, dy.rank());
+  Tensor scratch = Tensor::empty(Shape{std::max<std::int64_t>(1, C * cuda::biasBackwardChunks(N, C))}, DType::Float64,
+                                 dy.device());
   dispatch("bias backward", dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::biasBackward<T>(dy.data<T>(), db.data<T>(), beta, N, C, inner, streamOf(dy));
+    cuda::biasBackward<T>(dy.data<T>(), db.data<T>(), beta, N, C, inner, scratch.data<double>(), streamOf(dy));
+  });
+}
+
+void biasActivation(const Tensor& y, const Tensor& b, Activation kind, double alpha) {
+  std::int64_t N = y.dim(0), C = y.dim(1), inner = y.shape().count(2, y.rank());
+  dispatch("bias + activation", y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::biasActivation<T>(y.data<T>(), ptr<T>(b), kind, alpha, N, C, inner, streamOf(y));
   });
 }
 

@@ -1,4 +1,5 @@
 // Element-wise kernels, bias, softmax, reductions and zero padding (compute stream of the caller).
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -56,17 +57,58 @@ __global__ void biasAddKernel(T* y, const T* b, std::int64_t C, std::int64_t inn
   KAON_GRID_STRIDE(i, n) y[i] = st<T>(ld(y[i]) + ld(b[(i / inner) % C]));
 }
 
-// One block per channel.
+// Bias gradient, deterministic in two passes: block (c, chunk) sums channel c over a slice of
+// the batch into partial[c * chunks + chunk] (rows of `inner` contiguous values, read without
+// index division when inner >= 32), then one thread per channel adds its partials in order.
 template <class T>
-__global__ void biasBackwardKernel(const T* dy, T* db, double beta, std::int64_t N, std::int64_t C, std::int64_t inner) {
-  std::int64_t c = blockIdx.x;
+__global__ void biasPartialKernel(const T* dy, double* partial, std::int64_t N, std::int64_t C, std::int64_t inner,
+                                  std::int64_t chunks) {
+  const std::int64_t c = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  const std::int64_t n0 = N * chunk / chunks, n1 = N * (chunk + 1) / chunks;
   double acc = 0;
-  for (std::int64_t k = threadIdx.x; k < N * inner; k += blockDim.x) {
-    std::int64_t n = k / inner, i = k % inner;
-    acc += ld(dy[(n * C + c) * inner + i]);
+  if (inner >= 32) {
+    for (std::int64_t n = n0; n < n1; ++n) {
+      const T* row = dy + (n * C + c) * inner;
+#pragma unroll 4
+      for (std::int64_t i = threadIdx.x; i < inner; i += blockDim.x) acc += ld(row[i]);
+    }
+  } else {
+    const int count = static_cast<int>((n1 - n0) * inner), in = static_cast<int>(inner);
+    for (int k = threadIdx.x; k < count; k += blockDim.x) acc += ld(dy[((n0 + k / in) * C + c) * inner + k % in]);
   }
   acc = blockSum(acc);
-  if (threadIdx.x == 0) db[c] = st<T>(acc + (beta == 0.0 ? 0.0 : beta * ld(db[c])));
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+template <class T>
+__global__ void biasFinishKernel(const double* partial, T* db, double beta, std::int64_t C, std::int64_t chunks) {
+  KAON_GRID_STRIDE(c, C) {
+    double acc = 0;
+    for (std::int64_t k = 0; k < chunks; ++k) acc += partial[c * chunks + k];
+    db[c] = st<T>(acc + (beta == 0.0 ? 0.0 : beta * ld(db[c])));
+  }
+}
+
+// y = act(y + b[c]) in place over [N, C, inner] (the epilogue of the fused convolution); b may
+// be null. Index type I: int when every index fits (cheaper division).
+template <class T, class I>
+__global__ void biasActivationKernel(T* y, const T* b, Activation kind, Acc<T> alpha, I C, I inner, I n) {
+  for (I i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    Acc<T> v = ld(y[i]);
+    if (b) v += ld(b[(i / inner) % C]);
+    y[i] = st<T>(activate(kind, alpha, v));
+  }
+}
+
+__global__ void biasActivationVec4Kernel(float4* y, const float* b, Activation kind, float alpha, int C, int inner4,
+                                         int n4) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += blockDim.x * gridDim.x) {
+    const float bc = b ? b[(i / inner4) % C] : 0.0f;
+    float4 v = y[i];
+    v.x = activate(kind, alpha, v.x + bc), v.y = activate(kind, alpha, v.y + bc);
+    v.z = activate(kind, alpha, v.z + bc), v.w = activate(kind, alpha, v.w + bc);
+    y[i] = v;
+  }
 }
 
 template <class T>
@@ -236,9 +278,36 @@ void biasAdd(T* y, const T* b, i64 N, i64 C, i64 inner, cudaStream_t s) {
   }
   biasAddKernel<<<gridFor(n), kThreads, 0, s>>>(y, b, C, inner, n);
 }
+i64 biasBackwardChunks(i64 N, i64 C) {
+  const i64 chunks = (2048 + C - 1) / std::max<i64>(C, 1);  // ~2048 blocks in all
+  return std::max<i64>(1, std::min(chunks, N));
+}
 template <class T>
-void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, cudaStream_t s) {
-  if (C > 0) biasBackwardKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(dy, db, beta, N, C, inner);
+void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, double* scratch, cudaStream_t s) {
+  if (C == 0) return;
+  const i64 chunks = biasBackwardChunks(N, C);
+  biasPartialKernel<<<static_cast<unsigned>(C * chunks), kThreads, 0, s>>>(dy, scratch, N, C, inner, chunks);
+  biasFinishKernel<<<gridFor(C), kThreads, 0, s>>>(scratch, db, beta, C, chunks);
+}
+template <class T>
+void biasActivation(T* y, const T* b, Activation kind, double alpha, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  const i64 n = N * C * inner;
+  if (n == 0) return;
+  if (n < 2147483647LL / 2) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (inner % 4 == 0 && aligned16(y)) {
+        biasActivationVec4Kernel<<<gridFor(n / 4), kThreads, 0, s>>>(reinterpret_cast<float4*>(y), b, kind,
+                                                                     static_cast<float>(alpha), static_cast<int>(C),
+                                                                     static_cast<int>(inner / 4), static_cast<int>(n / 4));
+        return;
+      }
+    }
+    biasActivationKernel<T, int><<<gridFor(n), kThreads, 0, s>>>(y, b, kind, static_cast<Acc<T>>(alpha),
+                                                                  static_cast<int>(C), static_cast<int>(inner),
+                                                                  static_cast<int>(n));
+  } else {
+    biasActivationKernel<T, i64><<<gridFor(n), kThreads, 0, s>>>(y, b, kind, static_cast<Acc<T>>(alpha), C, inner, n);
+  }
 }
 template <class T>
 void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, cudaStream_t s) {
@@ -300,7 +369,8 @@ void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int befo
 
 #define KAON_INSTANTIATE(T)                                                                              \
   template void biasAdd<T>(T*, const T*, i64, i64, i64, cudaStream_t);                                   \
-  template void biasBackward<T>(const T*, T*, double, i64, i64, i64, cudaStream_t);                      \
+  template void biasBackward<T>(const T*, T*, double, i64, i64, i64, double*, cudaStream_t);             \
+  template void biasActivation<T>(T*, const T*, Activation, double, i64, i64, i64, cudaStream_t);        \
   template void activationForward<T>(Activation, double, const T*, T*, i64, cudaStream_t);               \
   template void activationBackward<T>(Activation, double, const T*, const T*, T*, double, i64, cudaStream_t); \
   template void softmaxForward<T>(const T*, T*, i64, i64, i64, cudaStream_t);                            \

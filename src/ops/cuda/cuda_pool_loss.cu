@@ -109,6 +109,38 @@ __global__ void poolBackwardKernel(PoolKind kind, bool includePad, const T* dy, 
   }
 }
 
+// Windows that tile the input exactly (kernel == stride, no padding or dilation, out * stride ==
+// in): every input element lies in one window, so one thread per output writes its window's
+// gradients (the winner's dy or 0; dy / taps for average) with no search and no zero pass.
+template <class T, class I>
+__global__ void poolBackwardTiledKernel(PoolKind kind, const T* dy, const std::int32_t* argmax, T* dx, double beta,
+                                        G3<I> g, I n) {
+  const I planeIn = g.in[0] * g.in[1] * g.in[2], planeOut = g.out[0] * g.out[1] * g.out[2];
+  const double taps = static_cast<double>(g.kernel[0] * g.kernel[1] * g.kernel[2]);
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I p = k / planeOut, o = k - p * planeOut;
+    const I oz = o / (g.out[1] * g.out[2]), oy = o / g.out[2] % g.out[1], ox = o % g.out[2];
+    const double v = ld(dy[k]);
+    const I winner = kind == PoolKind::Max ? static_cast<I>(argmax[k]) : -1;
+    T* dp = dx + static_cast<std::int64_t>(p) * planeIn;
+    for (I kz = 0; kz < g.kernel[0]; ++kz)
+      for (I ky = 0; ky < g.kernel[1]; ++ky)
+        for (I kx = 0; kx < g.kernel[2]; ++kx) {
+          const I at = ((oz * g.stride[0] + kz) * g.in[1] + oy * g.stride[1] + ky) * g.in[2] + ox * g.stride[2] + kx;
+          const double d = kind == PoolKind::Max ? (at == winner ? v : 0.0) : v / taps;
+          dp[at] = st<T>(beta == 0.0 ? d : d + beta * ld(dp[at]));
+        }
+  }
+}
+
+bool tilesExactly(const Geom3& g) {
+  for (int a = 0; a < 3; ++a)
+    if (g.kernel[a] != g.stride[a] || g.padBegin[a] != 0 || g.padEnd[a] != 0 || g.dilation[a] != 1 ||
+        g.out[a] * g.stride[a] != g.in[a])
+      return false;
+  return true;
+}
+
 constexpr std::int64_t kIntLimit = 2147483647LL / 2;  // headroom for k + stride in the loops
 
 // One block per sample.
@@ -183,6 +215,12 @@ void poolBackward(PoolKind kind, bool includePad, const T* dy, const std::int32_
                   const Geom3& g, cudaStream_t s) {
   i64 n = g.planes * g.in[0] * g.in[1] * g.in[2];
   if (n == 0) return;
+  const i64 outputs = g.planes * g.out[0] * g.out[1] * g.out[2];
+  if (tilesExactly(g) && n < kIntLimit) {
+    poolBackwardTiledKernel<T, int><<<gridFor(outputs), kThreads, 0, s>>>(kind, dy, argmax, dx, beta, G3<int>(g),
+                                                                           static_cast<int>(outputs));
+    return;
+  }
   if (n < kIntLimit && g.planes * g.out[0] * g.out[1] * g.out[2] < kIntLimit)
     poolBackwardKernel<T, int><<<gridFor(n), kThreads, 0, s>>>(kind, includePad, dy, argmax, dx, beta, G3<int>(g), static_cast<int>(n));
   else

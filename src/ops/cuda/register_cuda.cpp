@@ -8,6 +8,7 @@ namespace kaon::ops {
 void registerCudaKernels(KernelTable& t) {
   t.gemm = cudak::gemm;
   t.convForward = cudak::convForward;
+  t.convForwardFused = cudak::convForwardFused;
   t.convBackwardData = cudak::convBackwardData;
   t.convBackwardFilter = cudak::convBackwardFilter;
   t.biasAdd = cudak::biasAdd;
