@@ -2,7 +2,9 @@
 // GPU for each precision. A step = forward + loss + backward + SGD-momentum step, the batch
 // already on the device (as in the PyTorch twin, benchmarks/gpu/bench_torch_models.py); fp16
 // includes the loss scaler's inf/nan check. Prints CSV: model, variant, batch, median ms/step,
-// TFLOP/s (FLOPs counted as in bench_models.hpp), peak MiB held by the caching allocator.
+// TFLOP/s (FLOPs counted as in bench_models.hpp), peak MiB held by the caching allocator, and
+// a breakdown from extra steps synchronised between phases: forward + loss, backward (with
+// the fp32 gradient hand-back), optimizer (with the fp16 inf/nan check).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -29,7 +31,7 @@ double median(std::vector<double> v) {
 }
 
 struct Result {
-  double ms, tflops, peakMiB;
+  double ms, tflops, peakMiB, forwardMs, backwardMs, optimizerMs;
 };
 
 Result run(bench::ModelBench& b, Precision precision, int warmup, int steps) {
@@ -42,21 +44,29 @@ Result run(bench::ModelBench& b, Precision precision, int warmup, int steps) {
   if (precision == Precision::Fp16) scaler = std::make_unique<train::LossScaler>();
   cudaSynchronize(0);
   cudaResetPeakMemory(0);
-  std::vector<double> ms;
-  for (int i = 0; i < warmup + steps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
+  std::vector<double> ms, fwd, bwd, opt;
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  for (int i = 0; i < warmup + 2 * steps; ++i) {
+    const bool phases = i >= warmup + steps;  // the second half times the phases apart
+    auto t0 = Clock::now();
     if (scaler) b.model.setGradientScale(scaler->scale());
     b.model.zeroGrad();
     Tensor out = b.model.forward(x, true);
     ops::LossResult l = ops::loss(b.loss, out, y);  // reads the loss value: one sync per step
+    if (phases) fwd.push_back(since(t0));
+    auto t1 = Clock::now();
     b.model.backward(l.grad);
+    if (phases) cudaSynchronize(0), bwd.push_back(since(t1));
+    auto t2 = Clock::now();
     if (!scaler || scaler->update(std::isfinite(ops::sumSquares(b.model.gradients())))) sgd.step(1e-3);
     cudaSynchronize(0);
-    auto t1 = std::chrono::steady_clock::now();
-    if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (phases) opt.push_back(since(t2));
+    if (i >= warmup && !phases) ms.push_back(since(t0));
   }
   const double med = median(ms);
-  return {med, b.flops / (med / 1e3) / 1e12, static_cast<double>(cudaMemoryStats(0).peakBytes) / (1 << 20)};
+  return {med, b.flops / (med / 1e3) / 1e12, static_cast<double>(cudaMemoryStats(0).peakBytes) / (1 << 20),
+          median(fwd), median(bwd), median(opt)};
 }
 
 }  // namespace
@@ -76,7 +86,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     KAON_CHECK(cudaBuilt() && cudaDeviceCount() > 0, "kaon-bench-gpu-models needs a CUDA device");
-    fmt::print("model,variant,batch,ms_step,tflops,peak_mib\n");
+    fmt::print("model,variant,batch,ms_step,tflops,peak_mib,fwd_ms,bwd_ms,opt_ms\n");
     std::vector<std::string> models = which == "all" ? std::vector<std::string>{"jet", "srcnn"}
                                                       : std::vector<std::string>{which};
     for (const auto& name : models)
@@ -85,7 +95,8 @@ int main(int argc, char** argv) {
         bench::ModelBench b = name == "jet" ? bench::jetModel(jetBatch, Device::cuda(0))
                                             : bench::srcnnModel(srcnnBatch, true, Device::cuda(0));
         Result r = run(b, p, warmup, steps);
-        fmt::print("{},kaon {},{},{:.3f},{:.2f},{:.0f}\n", name, pname, b.x.dim(0), r.ms, r.tflops, r.peakMiB);
+        fmt::print("{},kaon {},{},{:.3f},{:.2f},{:.0f},{:.3f},{:.3f},{:.3f}\n", name, pname, b.x.dim(0), r.ms, r.tflops,
+                   r.peakMiB, r.forwardMs, r.backwardMs, r.optimizerMs);
         std::fflush(stdout);
         cudaEmptyCache(0);
       }

@@ -116,8 +116,9 @@ def join(kaon_csv, torch_csv):
             elif v in ("kaon bf16", "kaon fp16") and fastest:
                 ref, label = ms(fastest), f"{fastest} (fastest; target <= 0.80 for bf16)"
             ratio = f"{float(r['ms_step']) / ref:.2f}x of {label}" if ref else ""
+            phases = f"  [fwd {r['fwd_ms']} bwd {r['bwd_ms']} opt {r['opt_ms']} ms]" if r.get("fwd_ms") else ""
             print(f"{m:<6} {v:<24} {r['batch']:>5} {float(r['ms_step']):>9.3f} {float(r['tflops']):>8.2f} "
-                  f"{float(r['peak_mib']):>9.0f}  {ratio}")
+                  f"{float(r['peak_mib']):>9.0f}  {ratio}{phases}")
 
 
 def main():
