@@ -68,6 +68,11 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
   } else if (node.has("micro_batch")) {
     node.failKey("micro_batch", "applies with trainer.reproducible: true only");
   }
+  t.syncBatchNorm = node.getOr<bool>("sync_batchnorm", false);
+  if (t.syncBatchNorm && rc.mode != "sync")
+    node.failKey("sync_batchnorm", "applies to trainer.mode: sync only (downpour/easgd workers normalise alone)");
+  if (t.syncBatchNorm && t.reproducible)
+    node.failKey("sync_batchnorm", "cannot be combined with trainer.reproducible (micro-batches normalise alone)");
   t.stallTimeoutSeconds = node.getOr<double>("stall_timeout", 600.0);
   if (t.stallTimeoutSeconds < 0) node.failKey("stall_timeout", "must be >= 0 seconds (0 disables)");
   double bucketMb = node.getOr<double>("bucket_mb", 25.0);

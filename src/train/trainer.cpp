@@ -16,6 +16,7 @@
 #include "batch_feed.hpp"
 #include "device_prefetcher.hpp"
 #include "progress.hpp"
+#include "replica_reducer.hpp"
 
 namespace kaon::train {
 
@@ -71,6 +72,12 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     // Every rank starts from rank 0's weights and statistics.
     comm_->broadcast(model_.parameters(), 0);
     if (model_.buffers().numel() > 0) comm_->broadcast(model_.buffers(), 0);
+    if (options_.syncBatchNorm) {
+      KAON_CHECK(!options_.reproducible && !options_.easgd,
+                 "trainer.sync_batchnorm applies to synchronous allreduce (not reproducible mode or easgd)");
+      replicaReducer_ = makeReplicaReducer(*comm_);
+      model_.setReplicaReducer(replicaReducer_.get());
+    }
     if (options_.reproducible) {
       // Gradients travel per micro-batch in reproducibleStep; no bucketed averaging.
     } else if (options_.easgd) {
@@ -86,7 +93,9 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
   }
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  if (replicaReducer_) model_.setReplicaReducer(nullptr);  // the model outlives this trainer
+}
 
 void Trainer::checkRanksAgree() {
   // Ranks that built different models or read different configs would silently train

@@ -68,6 +68,9 @@ struct TrainerOptions {
   bool easgd = false;
   int easgdTau = 4;
   double easgdAlpha = 0.0;  // 0: 0.9 / ranks
+  // Synchronised batch norm (multi-rank sync mode): batch-norm layers compute their training
+  // statistics, and the matching backward sums, over the global batch of all ranks.
+  bool syncBatchNorm = false;
   std::string timelinePath;       // write a Chrome/Perfetto trace per rank here (empty: none)
   bool synchroniseGradients = true;  // false only for benchmarks measuring the communication cost
   // Called after every optimizer step (progress hooks, fault injection in tests).
@@ -131,6 +134,7 @@ class Trainer {
   std::unique_ptr<class GradientAllreducer> allreducer_;
   std::unique_ptr<class DeviceBatchPrefetcher> prefetcher_;  // GPU model: batches one step ahead
   std::unique_ptr<class Watchdog> watchdog_;
+  std::unique_ptr<nn::ReplicaReducer> replicaReducer_;  // sync_batchnorm: installed in the model
   bool interrupted_ = false;
   StepTimes times_;
   std::chrono::steady_clock::time_point lastCheckpoint_ = std::chrono::steady_clock::now();
