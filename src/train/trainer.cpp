@@ -209,6 +209,7 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& anyBatch, std::int64_t
   times_.exposedComm += seconds(t1, t2);
   times_.optimizer += seconds(t2, t3);
   ++times_.steps;
+  if (options_.recordStepMarks) marks_.push_back({t1, t2});
   if (timeline_) {
     timeline_->add("forward+backward", "compute", t0, t1);
     if (allreducer_) timeline_->add("wait for gradients", "comm-wait", t1, t2);

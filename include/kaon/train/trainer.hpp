@@ -73,6 +73,7 @@ struct TrainerOptions {
   bool syncBatchNorm = false;
   std::string timelinePath;       // write a Chrome/Perfetto trace per rank here (empty: none)
   bool synchroniseGradients = true;  // false only for benchmarks measuring the communication cost
+  bool recordStepMarks = false;      // benchmarks: keep a StepMark per step (stepMarks())
   // Called after every optimizer step (progress hooks, fault injection in tests).
   std::function<void(std::int64_t globalStep)> afterStep;
 };
@@ -99,6 +100,7 @@ class Trainer {
   bool interrupted() const { return interrupted_; }
   // Where the steps' time went so far (this rank).
   const StepTimes& stepTimes() const { return times_; }
+  const std::vector<StepMark>& stepMarks() const { return marks_; }
   std::map<std::string, double> evaluate(const data::Dataset& dataset);
   // One optimisation step on a batch: the batch loss and the model output it came from.
   struct StepResult {
@@ -137,6 +139,7 @@ class Trainer {
   std::unique_ptr<nn::ReplicaReducer> replicaReducer_;  // sync_batchnorm: installed in the model
   bool interrupted_ = false;
   StepTimes times_;
+  std::vector<StepMark> marks_;
   std::chrono::steady_clock::time_point lastCheckpoint_ = std::chrono::steady_clock::now();
   std::unique_ptr<Timeline> timeline_;
   Tensor center_, elasticDiff_;  // synchronous EASGD state
