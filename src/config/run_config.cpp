@@ -30,6 +30,12 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     rc.async.pullEvery = d->getOr<int>("pull_every", 1);
     if (rc.async.pullEvery < 1) d->failKey("pull_every", "must be >= 1");
     rc.async.stalenessScaledLr = d->getOr<bool>("staleness_lr", false);
+    rc.async.masters = d->getOr<int>("masters", 1);
+    if (rc.async.masters < 1) d->failKey("masters", "must be >= 1 (1: one master; k > 1: top master + k sub-masters)");
+    rc.async.exchangeEvery = d->getOr<int>("exchange_every", 8);
+    if (rc.async.exchangeEvery < 1) d->failKey("exchange_every", "must be >= 1");
+    if (d->has("exchange_every") && rc.async.masters == 1)
+      d->failKey("exchange_every", "applies to hierarchical downpour (masters > 1) only");
     d->finish();
   }
   if (auto e = node.findChild("easgd")) {

@@ -49,6 +49,7 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     f.writeAttribute("step_in_epoch", progress.stepInEpoch);
     f.writeAttribute("global_step", progress.globalStep);
     f.writeAttribute("ranks", progress.ranks);
+    f.writeAttribute("strategy", progress.strategy);
     f.writeAttribute("forward_step", static_cast<std::int64_t>(model.forwardStep()));
     f.writeAttribute("optimizer", std::string(optimizer.name()));
     f.writeAttribute("optimizer_steps", static_cast<std::int64_t>(optimizer.stepCount()));
@@ -68,6 +69,13 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
     fs::remove(tmp, ec);  // never leave a half-written file behind
     throw;
   }
+}
+
+void checkStrategyMatches(const std::string& path, const std::string& saved, const std::string& current) {
+  KAON_CHECK(saved == current,
+             "{}: the checkpoint was written by a '{}' run, this run is '{}' (trainer.mode, trainer.easgd.asynchronous, "
+             "trainer.downpour.masters must match to resume; trainer.checkpoint.resume=never starts afresh)",
+             path, saved, current);
 }
 
 TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer,
@@ -99,7 +107,13 @@ TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim
   progress.stepInEpoch = f.readIntAttribute("step_in_epoch");
   progress.globalStep = f.readIntAttribute("global_step");
   progress.ranks = f.hasAttribute("ranks") ? f.readIntAttribute("ranks") : 1;
+  progress.strategy = f.hasAttribute("strategy") ? f.readStringAttribute("strategy") : "sync";
   return progress;
+}
+
+std::string checkpointStrategy(const std::string& path) {
+  io::Hdf5File f(path, io::Hdf5File::Mode::Read);
+  return f.hasAttribute("strategy") ? f.readStringAttribute("strategy") : "sync";
 }
 
 std::string checkpointConfig(const std::string& path) {

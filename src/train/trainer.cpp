@@ -30,6 +30,7 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     comm_ = ownedComm_.get();
   }
   progress_.ranks = comm_->size();
+  progress_.strategy = options_.easgd ? "easgd" : "sync";
   if (!options_.timelinePath.empty()) timeline_ = std::make_unique<Timeline>(comm_->rank());
   KAON_CHECK(model_.built(), "trainer: the model must be built");
   KAON_CHECK(options_.epochs >= 1, "trainer.epochs must be >= 1, got {}", options_.epochs);
@@ -168,6 +169,7 @@ void Trainer::writeCheckpoint() {
 }
 
 void Trainer::resumeFrom(const std::string& path) {
+  checkStrategyMatches(path, checkpointStrategy(path), progress_.strategy);
   progress_ = loadCheckpoint(path, model_, optimizer_,
                              center_.defined() ? NamedTensors{{"center", center_}} : NamedTensors{});
   std::int64_t savedRanks = progress_.ranks;
