@@ -105,6 +105,52 @@ TEST(SyncEasgd, CenterVariableLearnsAndRanksShareIt) {
   }
 }
 
+// ---- hierarchical Downpour (run by ctest at 6 ranks: top master, 2 sub-masters, 3 workers) --
+
+TEST(HierarchicalDownpour, ReachesTheAccuracyBarAndTerminatesCleanly) {
+  auto world = comm::makeWorldCommunicator();
+  if (world->size() < 5) GTEST_SKIP() << "needs a top master, 2 sub-masters and a worker each (5+ ranks)";
+  auto train = testing::blobImages(512, 1), val = testing::blobImages(256, 2);
+  nn::Model m = cnn();
+  optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9});
+  sgd.attach(m.parameters(), m.gradients(), m.trainableRanges());
+  AsyncOptions a;
+  a.masters = 2;
+  a.exchangeEvery = 4;
+  a.pullEvery = 2;
+  AsyncTrainer t(m, sgd, [](std::int64_t) { return 0.05; }, *train, val.get(), options(), a, *world);
+  EXPECT_EQ(t.strategyName(), "downpour-hierarchical");
+  auto results = t.fit();
+  if (world->rank() == 0) {
+    ASSERT_EQ(results.size(), 3u);  // validations of the top master's weights, one per epoch of updates
+    EXPECT_GT(results.back().validation.at("accuracy"), 0.95);
+    EXPECT_EQ(t.updates(), 3 * t.stepsPerEpoch());  // the groups' shares add up to the budget exactly
+    EXPECT_EQ(t.stats().updates, 3 * t.stepsPerEpoch());
+    EXPECT_GE(t.stats().exchanges, 2);  // at least each sub-master's last change
+    EXPECT_GT(t.stats().maxExchangeStaleness, 0);  // two sub-masters: the top moved between a sync and the next
+    EXPECT_EQ(results.back().train.count("exchange_staleness_mean"), 1u);
+  } else {
+    EXPECT_TRUE(results.empty());
+  }
+  world->barrier();  // every rank got here: nothing was left in flight
+}
+
+TEST(HierarchicalDownpour, TooFewRanksIsAnErrorNamingTheKey) {
+  auto world = comm::makeWorldCommunicator();
+  auto train = testing::blobImages(64, 1);
+  nn::Model m = cnn();
+  optim::Sgd sgd;
+  sgd.attach(m.parameters(), m.gradients(), m.trainableRanges());
+  AsyncOptions a;
+  a.masters = world->size();  // never enough: each sub-master needs a worker
+  try {
+    AsyncTrainer t(m, sgd, [](std::int64_t) { return 0.05; }, *train, nullptr, options(), a, *world);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("trainer.downpour.masters"), std::string::npos) << e.what();
+  }
+}
+
 // ---- resume ----------------------------------------------------------------------------
 
 // A directory every rank names alike (rank 0's pid), fresh for each call.
