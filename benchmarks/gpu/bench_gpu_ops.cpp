@@ -68,7 +68,15 @@ int main() {
   for (const ConvCase& c : {ConvCase{"conv2d_n64_c64_56_k3", {64, 64, 56, 56}, {64, 64, 3, 3}, {{1}, {}, {1}, {1}}},
                             ConvCase{"conv2d_n64_c128_28_k3_s2", {64, 128, 28, 28}, {256, 128, 3, 3}, {{2}, {}, {1}, {1}}},
                             ConvCase{"conv2d_n32_c3_224_k7_s2", {32, 3, 224, 224}, {64, 3, 7, 7}, {{2}, {}, {3}, {3}}},
-                            ConvCase{"conv3d_n8_c16_32_k3", {8, 16, 32, 32, 32}, {32, 16, 3, 3, 3}, {{1}, {}, {1}, {1}}}}) {
+                            ConvCase{"conv3d_n8_c16_32_k3", {8, 16, 32, 32, 32}, {32, 16, 3, 3, 3}, {{1}, {}, {1}, {1}}},
+                            // The 3DGAN's odd 3-D kernels at batch 128, inputs already zero-padded
+                            // (generator g1-g3, discriminator d1-d3; see docs/perf-notes.md).
+                            ConvCase{"gan_g1_k668", {128, 8, 12, 12, 15}, {64, 8, 6, 6, 8}, {}},
+                            ConvCase{"gan_g2_k658", {128, 64, 18, 18, 16}, {6, 64, 6, 5, 8}, {}},
+                            ConvCase{"gan_g3_k338", {128, 6, 28, 28, 33}, {6, 6, 3, 3, 8}, {}},
+                            ConvCase{"gan_d1_k566", {128, 1, 29, 30, 30}, {32, 1, 5, 6, 6}, {}},
+                            ConvCase{"gan_d2_k566", {128, 32, 25, 25, 27}, {8, 32, 5, 6, 6}, {}},
+                            ConvCase{"gan_d3_k566", {128, 8, 21, 20, 24}, {8, 8, 5, 6, 6}, {}}}) {
     Tensor x = randomGpu(c.x), w = randomGpu(c.w), b = randomGpu(Shape{c.w[0]});
     Tensor y = ops::conv(x, w, b, c.p);
     Tensor dy = randomGpu(y.shape());

@@ -2,7 +2,9 @@
 """PyTorch twin of kaon-bench-gpu: the same ops and shapes, FP32 with TF32 off (Kaon computes
 true FP32), cudnn.benchmark on (Kaon also searches algorithms once per shape). Prints CSV
 op,torch_ms with the same timing loop (3 warm-ups, >= 5 reps / 0.3 s, synchronising each rep).
-With --join KAON_CSV it prints a side-by-side table instead."""
+With --join KAON_CSV TORCH_CSV it prints a side-by-side table instead.
+--precision tf32|bf16 (with --filter SUBSTRING to pick rows) times the same ops with TF32 math or
+in bfloat16, for comparing against PyTorch's fastest variant."""
 import sys
 import time
 
@@ -16,7 +18,13 @@ dev = "cuda"
 conv_bwd = torch.ops.aten.convolution_backward
 
 
+ONLY = ""  # --filter: time only the ops whose name contains this
+DTYPE = torch.float32
+
+
 def time_it(name, f):
+    if ONLY not in name:
+        return
     for _ in range(3):
         f()
     torch.cuda.synchronize()
@@ -30,7 +38,7 @@ def time_it(name, f):
 
 
 def rnd(*shape, lo=-1.0, hi=1.0):
-    return torch.empty(shape, device=dev).uniform_(lo, hi)
+    return torch.empty(shape, device=dev, dtype=DTYPE).uniform_(lo, hi)
 
 
 def main():
@@ -42,7 +50,14 @@ def main():
     convs = [("conv2d_n64_c64_56_k3", (64, 64, 56, 56), (64, 64, 3, 3), 1, 1),
              ("conv2d_n64_c128_28_k3_s2", (64, 128, 28, 28), (256, 128, 3, 3), 2, 1),
              ("conv2d_n32_c3_224_k7_s2", (32, 3, 224, 224), (64, 3, 7, 7), 2, 3),
-             ("conv3d_n8_c16_32_k3", (8, 16, 32, 32, 32), (32, 16, 3, 3, 3), 1, 1)]
+             ("conv3d_n8_c16_32_k3", (8, 16, 32, 32, 32), (32, 16, 3, 3, 3), 1, 1),
+             # the 3DGAN's odd 3-D kernels at batch 128, inputs already zero-padded
+             ("gan_g1_k668", (128, 8, 12, 12, 15), (64, 8, 6, 6, 8), 1, 0),
+             ("gan_g2_k658", (128, 64, 18, 18, 16), (6, 64, 6, 5, 8), 1, 0),
+             ("gan_g3_k338", (128, 6, 28, 28, 33), (6, 6, 3, 3, 8), 1, 0),
+             ("gan_d1_k566", (128, 1, 29, 30, 30), (32, 1, 5, 6, 6), 1, 0),
+             ("gan_d2_k566", (128, 32, 25, 25, 27), (8, 32, 5, 6, 6), 1, 0),
+             ("gan_d3_k566", (128, 8, 21, 20, 24), (8, 8, 5, 6, 6), 1, 0)]
     for name, xs, ws, s, p in convs:
         x, w, bb = rnd(*xs), rnd(*ws), rnd(ws[0])
         nd = len(xs) - 2
@@ -105,4 +120,14 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--join":
         join(sys.argv[2], sys.argv[3])
     else:
+        args = sys.argv[1:]
+        if "--filter" in args:
+            ONLY = args[args.index("--filter") + 1]
+        precision = args[args.index("--precision") + 1] if "--precision" in args else "fp32"
+        if precision == "tf32":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        elif precision == "bf16":
+            DTYPE = torch.bfloat16
+        elif precision != "fp32":
+            sys.exit(f"bench_torch_ops.py: unknown --precision {precision} (fp32, tf32, bf16)")
         main()

@@ -175,7 +175,7 @@ TEST(Loader, HoldKeepsThePreviousBatchIntactAndPinnedBuffersGiveTheSameBatches) 
       std::vector<float> previousX;
       std::int64_t k = 0;
       while (const Batch* b = loader.next()) {
-        if (previous) EXPECT_EQ(previous->inputs[0].toVector<float>(), previousX) << "batch " << k - 1 << " was overwritten";
+        if (previous) { EXPECT_EQ(previous->inputs[0].toVector<float>(), previousX) << "batch " << k - 1 << " was overwritten"; }
         const std::int64_t count = std::min<std::int64_t>(8, 47 - 8 * k);
         ASSERT_EQ(b->size(), count);
         for (std::int64_t i = 0; i < count; ++i) {
@@ -183,7 +183,7 @@ TEST(Loader, HoldKeepsThePreviousBatchIntactAndPinnedBuffersGiveTheSameBatches) 
           EXPECT_EQ(b->inputs[0].data<float>()[2 * i], sample);
           EXPECT_EQ(b->targets[0].data<float>()[i], static_cast<float>(static_cast<int>(sample) % 3));
         }
-        if (pinned && cudaBuilt() && cudaDeviceCount() > 0) EXPECT_TRUE(b->inputs[0].pinned());
+        if (pinned && cudaBuilt() && cudaDeviceCount() > 0) { EXPECT_TRUE(b->inputs[0].pinned()); }
         previous = b;
         previousX = b->inputs[0].toVector<float>();
         ++k;

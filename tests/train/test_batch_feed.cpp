@@ -36,8 +36,8 @@ TEST(BatchFeed, YieldsTheSynchronousBatchesWithAndWithoutStaging) {
           // The host batch is intact after the next batch was read ahead (hold = 2).
           EXPECT_EQ(host->targets[0].toVector<float>(), want.targets[0].toVector<float>()) << "batch " << k;
           EXPECT_EQ(host->inputs[0].toVector<float>(), want.inputs[0].toVector<float>()) << "batch " << k;
-          if (staged) EXPECT_FALSE(host->inputs[0].sameStorage(compute->inputs[0]));
-          if (staged) EXPECT_LE(prefetcher.pending(), 1);
+          if (staged) { EXPECT_FALSE(host->inputs[0].sameStorage(compute->inputs[0])); }
+          if (staged) { EXPECT_LE(prefetcher.pending(), 1); }
         }
         EXPECT_THROW(feed.next(), Error);  // the pass is over
         EXPECT_EQ(prefetcher.pending(), 0);

@@ -5,10 +5,13 @@
 // to cuDNN and any asymmetric remainder (TF "same" padding with an even kernel or stride 2) is
 // applied by an explicit zero-pad kernel on the input (forward, filter gradient) or cropped
 // from a padded data gradient (backward data), costing one extra copy of the input.
-// Algorithms: found once per (op, dtype, geometry) with cudnnFind*AlgorithmEx, bounded by a
-// workspace limit, and cached. Math: CUDNN_FMA_MATH, i.e. true FP32 (no TF32 tensor cores),
+// Algorithms: found once per (op, dtype, geometry, beta) with cudnnFind*AlgorithmEx, bounded by a
+// workspace limit, and cached; the engines of cuDNN's graph API (cudnn_graph_conv.hpp) are timed
+// as well and used when faster (KAON_CUDNN_ENGINES=auto, the default; `legacy` or `graph` force
+// one side, `graph` only where an engine supports the geometry). Math: CUDNN_FMA_MATH, i.e. true FP32 (no TF32 tensor cores),
 // for parity with the CPU backend. All work runs on the device's compute stream.
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <map>
@@ -17,6 +20,7 @@
 #include "../../cuda/cuda_check.hpp"
 #include "../../cuda/cuda_context.hpp"
 #include "cuda_kernels.hpp"
+#include "cudnn_graph_conv.hpp"
 
 namespace kaon::ops::cudak {
 namespace {
@@ -33,6 +37,18 @@ std::size_t workspaceBound() {
 }
 
 enum class ConvOp { Forward, BackwardData, BackwardFilter };
+
+enum class EngineChoice { Auto, Legacy, Graph };
+
+// Read at every cache miss, so a test can switch it between geometries.
+EngineChoice engineChoice() {
+  const char* env = std::getenv("KAON_CUDNN_ENGINES");
+  std::string v = env ? env : "auto";
+  if (v == "auto" || v.empty()) return EngineChoice::Auto;
+  if (v == "legacy") return EngineChoice::Legacy;
+  if (v == "graph") return EngineChoice::Graph;
+  KAON_FAIL("KAON_CUDNN_ENGINES={}: expected auto, legacy or graph", v);
+}
 
 cudnnDataType_t cudnnType(DType t) {
   switch (t) {
@@ -67,9 +83,10 @@ Plan makePlan(const ConvGeometry& g) {
   return p;
 }
 
-std::string planKey(ConvOp op, DType dt, int device, const Plan& p) {
+std::string planKey(ConvOp op, DType dt, int device, const Plan& p, double beta, EngineChoice choice) {
   const ConvGeometry& g = p.g;
-  return fmt::format("{}|{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt), device,
+  return fmt::format("{}|{}|{}|{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt), device,
+                     beta, static_cast<int>(choice),
                      p.nbDims, g.batch, g.inChannels, g.outChannels, fmt::join(g.in, ","), fmt::join(g.out, ","),
                      fmt::join(g.kernel, ","), fmt::join(g.stride, ","), fmt::join(g.padBegin, ","),
                      fmt::join(g.dilation, ","));
@@ -128,12 +145,14 @@ struct Descriptors {
 struct Algo {
   int algo = 0;
   std::size_t workspace = 0;
+  float ms = 0;  // as timed by cudnnFind*
 };
 
 // Per (op, dtype, device, geometry): the descriptors (immutable once made) and the algorithm.
 struct Entry {
   std::unique_ptr<Descriptors> d;
   Algo a;
+  graph::Tuned graph;  // graph.plan set: the graph-API engine is used instead of a
 };
 std::mutex gCacheMutex;
 std::map<std::string, Entry> gCache;  // entries are never erased: references stay valid
@@ -154,15 +173,36 @@ Algo pick(const Perf* perf, int count, std::size_t limit, const std::string& wha
   for (int i = 0; i < count; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && perf[i].mathType != CUDNN_TENSOR_OP_MATH &&
         perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
-      return {static_cast<int>(perf[i].algo), perf[i].memory};
+      return {static_cast<int>(perf[i].algo), perf[i].memory, perf[i].time};
   KAON_FAIL("cuDNN found no FP32/FP64 algorithm within {} bytes of workspace for {}", limit, what);
 }
 
-// Makes the descriptors and finds the algorithm once per op and plan, then returns them from
-// the cache. The Ex search runs the candidates on real inputs (x, w, y as given) and writes its
-// trial outputs to scratch, so outputs accumulated with beta != 0 are never clobbered.
-const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const void* x, const void* w, const void* y) {
-  std::string key = planKey(op, dtype, dev.index, p);
+// The convolution of a plan as the graph API describes it (packed NC[D]HW tensors).
+graph::ConvDesc graphDesc(ConvOp op, const Plan& p, double beta) {
+  const ConvGeometry& g = p.g;
+  const int first = p.nbDims == 4 ? 1 : 0;
+  graph::ConvDesc d;
+  d.op = op == ConvOp::Forward ? graph::Op::Forward : op == ConvOp::BackwardData ? graph::Op::BackwardData
+                                                                                 : graph::Op::BackwardFilter;
+  d.x = {g.batch, g.inChannels};
+  d.w = {g.outChannels, g.inChannels};
+  d.y = {g.batch, g.outChannels};
+  for (int a = first; a < 3; ++a) {
+    d.x.push_back(g.in[a]), d.w.push_back(g.kernel[a]), d.y.push_back(g.out[a]);
+    d.pad.push_back(g.padBegin[a]), d.stride.push_back(g.stride[a]), d.dilation.push_back(g.dilation[a]);
+  }
+  d.data = CUDNN_DATA_FLOAT;
+  d.beta = beta;
+  return d;
+}
+
+// Makes the descriptors and finds the algorithm once per op, plan and beta, then returns them
+// from the cache. The searches run the candidates on real inputs (x, w, y as given) and write
+// their trial outputs to scratch, so outputs accumulated with beta != 0 are never clobbered.
+const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const void* x, const void* w, const void* y,
+                     double beta) {
+  const EngineChoice choice = engineChoice();
+  std::string key = planKey(op, dtype, dev.index, p, beta, choice);
   {
     std::lock_guard lock(gCacheMutex);
     auto it = gCache.find(key);
@@ -175,31 +215,56 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
   Tensor ws = scratch(limit, dev);
   constexpr int kMax = 16;
   int count = 0;
-  Algo a;
+  Entry entry;
+  Algo& a = entry.a;
   const std::size_t elem = dtypeSize(dtype);
   const ConvGeometry& g = p.g;
+  const std::int64_t outElems = op == ConvOp::Forward        ? g.batch * g.outChannels * g.outSpatial()
+                                : op == ConvOp::BackwardData ? g.batch * g.inChannels * g.inSpatial()
+                                                             : g.outChannels * g.inChannels * g.kernelVolume();
+  Tensor out = scratch(static_cast<std::size_t>(outElems) * elem, dev);
   if (op == ConvOp::Forward) {
-    Tensor out = scratch(static_cast<std::size_t>(g.batch * g.outChannels * g.outSpatial()) * elem, dev);
     cudnnConvolutionFwdAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, out.raw(), kMax, &count,
                                                             perf, ws.raw(), limit));
     a = pick(perf, count, limit, g.str());
   } else if (op == ConvOp::BackwardData) {
-    Tensor out = scratch(static_cast<std::size_t>(g.batch * g.inChannels * g.inSpatial()) * elem, dev);
     cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, y, d.conv, d.x, out.raw(), kMax,
                                                                  &count, perf, ws.raw(), limit));
     a = pick(perf, count, limit, g.str());
   } else {
-    Tensor out = scratch(static_cast<std::size_t>(g.outChannels * g.inChannels * g.kernelVolume()) * elem, dev);
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, y, d.conv, d.w, out.raw(), kMax,
                                                                    &count, perf, ws.raw(), limit));
     a = pick(perf, count, limit, g.str());
   }
+  if (choice != EngineChoice::Legacy && dtype == DType::Float32) {
+    void* px = op == ConvOp::BackwardData ? out.raw() : const_cast<void*>(x);
+    void* pw = op == ConvOp::BackwardFilter ? out.raw() : const_cast<void*>(w);
+    void* py = op == ConvOp::Forward ? out.raw() : const_cast<void*>(y);
+    if (graph::aligned(px) && graph::aligned(pw) && graph::aligned(py)) {
+      graph::Tuned t = graph::tune(h, graphDesc(op, p, beta), px, pw, py, ws.raw(), limit);
+      // Auto: the graph engine only when clearly faster (timings of single runs are noisy).
+      if (std::getenv("KAON_CUDNN_VERBOSE"))
+        std::fprintf(stderr, "kaon conv %s %s beta %g: legacy algo %d %.3f ms, graph engine %lld %.3f ms\n",
+                     op == ConvOp::Forward ? "fwd" : op == ConvOp::BackwardData ? "bwd-data" : "bwd-filter",
+                     g.str().c_str(), beta, a.algo, a.ms, static_cast<long long>(t.engineId), t.plan ? t.ms : -1.0f);
+      if (t.plan && (choice == EngineChoice::Graph || t.ms < 0.9f * a.ms)) entry.graph = std::move(t);
+    }
+  }
+  entry.d = std::move(owned);
   std::lock_guard lock(gCacheMutex);
-  auto [it, inserted] = gCache.try_emplace(key, Entry{std::move(owned), a});
+  auto [it, inserted] = gCache.try_emplace(key, std::move(entry));
   return it->second;  // another thread may have won the race: its entry is as good
+}
+
+// Runs the entry's graph plan if it has one and the buffers are aligned for it.
+bool runGraph(const Entry& e, Device dev, void* x, void* w, void* y) {
+  if (!e.graph.plan || !graph::aligned(x) || !graph::aligned(w) || !graph::aligned(y)) return false;
+  Tensor ws = scratch(e.graph.workspace, dev);
+  graph::execute(kaon::cuda::context(dev.index).cudnn, *e.graph.plan, x, w, y, ws.raw());
+  return true;
 }
 
 // Host scalars in the data type cuDNN expects (float for FP32 data, double for FP64).
@@ -227,7 +292,8 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
   if (y.numel() == 0) return;
   Plan p = makePlan(g);
   Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
-  const Entry& e = prepare(ConvOp::Forward, p, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw());
+  const Entry& e = prepare(ConvOp::Forward, p, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw(), 0.0);
+  if (runGraph(e, x.device(), xin.raw(), w.raw(), y.raw())) return;
   const Descriptors& d = *e.d;
   const Algo& a = e.a;
   Tensor ws = scratch(a.workspace, x.device());
@@ -241,13 +307,15 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
 void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, double beta, const ConvGeometry& g) {
   if (dx.numel() == 0) return;
   Plan p = makePlan(g);
-  const Entry& e = prepare(ConvOp::BackwardData, p, dy.dtype(), dy.device(), nullptr, w.raw(), dy.raw());
+  const Entry& e = prepare(ConvOp::BackwardData, p, dy.dtype(), dy.device(), nullptr, w.raw(), dy.raw(),
+                           p.explicitPad ? 0.0 : beta);
   const Descriptors& d = *e.d;
   const Algo& a = e.a;
   Tensor ws = scratch(a.workspace, dy.device());
   cudnnHandle_t h = kaon::cuda::context(dy.device().index).cudnn;
   Scalar one(1.0), zero(0.0), b(beta);
   if (!p.explicitPad) {
+    if (runGraph(e, dy.device(), dx.raw(), w.raw(), dy.raw())) return;
     KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
                                                   a.workspace, b.get(dy.dtype()), d.x, dx.raw()));
@@ -255,9 +323,10 @@ void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, doubl
   }
   // Gradient of the padded input, then its interior accumulated into dx with beta.
   Tensor dxp = Tensor::empty(shape5(g.batch, g.inChannels, p.g.in), dy.dtype(), dy.device());
-  KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
-                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
-                                                a.workspace, zero.get(dy.dtype()), d.x, dxp.raw()));
+  if (!runGraph(e, dy.device(), dxp.raw(), w.raw(), dy.raw()))
+    KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
+                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
+                                                  a.workspace, zero.get(dy.dtype()), d.x, dxp.raw()));
   padBackward(dxp, dx.reshape(shape5(g.batch, g.inChannels, g.in)), beta, p.extraBefore);
 }
 
@@ -266,7 +335,8 @@ void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, dou
   if (dw.numel() == 0) return;
   Plan p = makePlan(g);
   Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
-  const Entry& e = prepare(ConvOp::BackwardFilter, p, x.dtype(), x.device(), xin.raw(), nullptr, dy.raw());
+  const Entry& e = prepare(ConvOp::BackwardFilter, p, x.dtype(), x.device(), xin.raw(), nullptr, dy.raw(), beta);
+  if (runGraph(e, x.device(), xin.raw(), dw.raw(), dy.raw())) return;
   const Descriptors& d = *e.d;
   const Algo& a = e.a;
   Tensor ws = scratch(a.workspace, x.device());
