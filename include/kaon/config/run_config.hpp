@@ -12,8 +12,8 @@
 //   data:      {...}    # data::datasetsFromConfig
 //   optimizer: {...}    # optim::optimizerFromConfig
 //   schedule:  {...}    # optional; optim::scheduleFromConfig
-//   trainer:   {mode, epochs, batch_size | batch_per_rank, lr_scaling, bucket_mb, loss, metrics,
-//               shuffle, drop_last, checkpoint: {...}}
+//   trainer:   {mode, epochs, batch_size | batch_per_rank, lr_scaling, bucket_mb, sync_batchnorm, loss, metrics,
+//               shuffle, drop_last, downpour: {...}, easgd: {...}, checkpoint: {...}}
 //   logging:   {metrics_file, log_every_steps, progress, level}
 #include <yaml-cpp/yaml.h>
 
