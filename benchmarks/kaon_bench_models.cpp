@@ -1,11 +1,8 @@
 // kaon-bench-models: training-step throughput of the reference CPU models, built with the
 // Model API exactly as a user would. A step = forward + loss + backward + SGD-momentum step.
 //
-//   jet   : input 3x64x64; 3x[conv 3x3 128 same + ReLU + maxpool 2] -> flatten -> dense 512 ReLU
-//           -> dense 2; softmax cross-entropy; batch 32.
-//   srcnn : input 2x64x64; conv 9x9 64 same -> ReLU -> conv 3x3 32 same -> ReLU -> conv 5x5 1
-//           same, plus input channel 0 (slice + add layers, as configs/srcnn_weather.yaml);
-//           MSE; batch 8. --no-residual drops the slice + add (the earlier benchmark).
+//   jet, srcnn : bench_models.hpp (jet CNN, batch 32; SRCNN, batch 8). --no-residual drops
+//           SRCNN's slice + add (the earlier benchmark).
 //   gan3d : the 3DGAN of configs/calo_gan.yaml (--gan-config), one GanTrainer step: the
 //           discriminator on a real and on a generated batch, two generator updates through the
 //           frozen discriminator, RMSprop; batch 8. --device cuda runs it on GPU 0.
@@ -13,101 +10,25 @@
 //
 // Columns: ms/step is the median wall time of the timed steps; cpu ms/step the median process
 // CPU time of a step (all threads, user + system), the figure to compare on a busy machine
-// (at 1 thread; with 2 threads it includes OpenMP's spin-waiting).
-// GFLOP/s counts conv and dense multiply-adds (2 FLOP each) of forward, backward-filter and
-// backward-data (none for the first layer, whose input needs no gradient); scripts/
-// bench_pytorch_cpu.py counts the same way.
+// (at 1 thread; with 2 threads it includes OpenMP's spin-waiting). GFLOP/s: bench_models.hpp.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 #include <vector>
 
 #include <ctime>
 
 #include "bench_gan3d.hpp"
+#include "bench_models.hpp"
 #include "kaon/core/runtime.hpp"
-
-#include "kaon/nn/layers/add.hpp"
-#include "kaon/nn/layers/conv.hpp"
-#include "kaon/nn/layers/dense.hpp"
-#include "kaon/nn/layers/pool.hpp"
-#include "kaon/nn/layers/reshape.hpp"
-#include "kaon/nn/layers/slice.hpp"
-#include "kaon/nn/model.hpp"
 #include "kaon/ops/loss.hpp"
 #include "kaon/optim/optimizer.hpp"
 
 using namespace kaon;
 
 namespace {
-
-struct Bench {
-  nn::Model model;
-  Tensor x, y;
-  ops::LossKind loss;
-  double flops = 0;  // per step
-  std::string note;
-};
-
-double convFlops(std::int64_t n, std::int64_t c, std::int64_t oc, std::int64_t k, std::int64_t p) {
-  return 2.0 * n * oc * c * k * p;
-}
-
-Tensor randomTensor(const Shape& s, std::uint64_t seed) {
-  Tensor t = Tensor::empty(s);
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  for (float& v : t.span<float>()) v = d(rng);
-  return t;
-}
-
-nn::ConvOptions conv2d(std::int64_t filters, int k, ops::Activation act) {
-  return nn::ConvOptions{.spatialRank = 2, .filters = filters, .kernel = {k}, .samePadding = true, .activation = act};
-}
-
-Bench jet(std::int64_t batch) {
-  Bench b;
-  b.model.addInput("x", Shape{3, 64, 64});
-  for (int i = 1; i <= 3; ++i) {
-    b.model.add(std::make_unique<nn::Conv>(fmt::format("conv{}", i), conv2d(128, 3, ops::Activation::Relu)));
-    b.model.add(std::make_unique<nn::Pool>(fmt::format("pool{}", i), nn::PoolOptions{.window = {2}}));
-  }
-  b.model.add(std::make_unique<nn::Reshape>("flatten", std::vector<std::int64_t>{}));
-  b.model.add(std::make_unique<nn::Dense>("fc1", nn::DenseOptions{512, ops::Activation::Relu}));
-  b.model.add(std::make_unique<nn::Dense>("fc2", nn::DenseOptions{2}));
-  b.model.build(DType::Float32, 1);
-  b.x = randomTensor(Shape{batch, 3, 64, 64}, 2);
-  b.y = Tensor::empty(Shape{batch});
-  for (std::int64_t i = 0; i < batch; ++i) b.y.span<float>()[i] = static_cast<float>(i % 2);
-  b.loss = ops::LossKind::SoftmaxCrossEntropy;
-  double f0 = convFlops(batch, 3, 128, 9, 64 * 64), f1 = convFlops(batch, 128, 128, 9, 32 * 32),
-         f2 = convFlops(batch, 128, 128, 9, 16 * 16), f3 = 2.0 * batch * 8192 * 512, f4 = 2.0 * batch * 512 * 2;
-  b.flops = 2 * f0 + 3 * (f1 + f2 + f3 + f4);
-  return b;
-}
-
-Bench srcnn(std::int64_t batch, bool residual) {
-  Bench b;
-  b.model.addInput("x", Shape{2, 64, 64});
-  b.model.add(std::make_unique<nn::Conv>("conv1", conv2d(64, 9, ops::Activation::Relu)), {"x"});
-  b.model.add(std::make_unique<nn::Conv>("conv2", conv2d(32, 3, ops::Activation::Relu)));
-  b.model.add(std::make_unique<nn::Conv>("conv3", conv2d(1, 5, ops::Activation::Identity)));
-  if (residual) {
-    b.model.add(std::make_unique<nn::Slice>("coarse", 1, 0, 1), {"x"});
-    b.model.add(std::make_unique<nn::Add>("field"), {"conv3", "coarse"});
-  }
-  b.model.build(DType::Float32, 1);
-  b.x = randomTensor(Shape{batch, 2, 64, 64}, 2);
-  b.y = randomTensor(Shape{batch, 1, 64, 64}, 3);
-  b.loss = ops::LossKind::MeanSquaredError;
-  const std::int64_t p = 64 * 64;
-  b.flops = 2 * convFlops(batch, 2, 64, 81, p) + 3 * (convFlops(batch, 64, 32, 9, p) + convFlops(batch, 32, 1, 25, p));
-  b.note = residual ? "with residual" : "no residual add";
-  return b;
-}
 
 double processCpuMs() {
   timespec ts{};
@@ -155,7 +76,7 @@ int main(int argc, char** argv) {
                                                       : std::vector<std::string>{which};
     for (const auto& name : models) {
       std::int64_t n = batch > 0 ? batch : (name == "jet" ? 32 : 8);
-      Bench b = name == "jet" ? jet(n) : srcnn(n, !noResidual);
+      bench::ModelBench b = name == "jet" ? bench::jetModel(n) : bench::srcnnModel(n, !noResidual);
       optim::Sgd sgd(optim::SgdOptions{.momentum = 0.9});
       sgd.attach(b.model.parameters(), b.model.gradients(), b.model.trainableRanges());
       std::vector<double> ms, cpuMs;

@@ -71,6 +71,20 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
   } else if (node.has("micro_batch")) {
     node.failKey("micro_batch", "applies with trainer.reproducible: true only");
   }
+  t.precision = precisionFromName(node.getChoice("precision", {"fp32", "tf32", "bf16", "fp16"}, std::string("fp32")));
+  if (t.precision != Precision::Fp32 && rc.device == "cpu")
+    node.failKey("precision", fmt::format("{} needs a GPU (device: cuda or auto); a CPU model trains in fp32 only",
+                                          precisionName(t.precision)));
+  if (t.precision != Precision::Fp32 && rc.mode != "sync")
+    node.failKey("precision", "not implemented: precision other than fp32 for trainer.mode " + rc.mode);
+  if (auto ls = node.findChild("loss_scale")) {
+    if (t.precision != Precision::Fp16) ls->fail("applies to trainer.precision: fp16 only");
+    t.lossScale.initialScale = ls->getOr<double>("initial", 65536.0);
+    if (!(t.lossScale.initialScale > 0)) ls->failKey("initial", "must be > 0");
+    t.lossScale.growthInterval = ls->getOr<long long>("growth_interval", 2000);
+    if (t.lossScale.growthInterval < 1) ls->failKey("growth_interval", "must be >= 1");
+    ls->finish();
+  }
   t.stallTimeoutSeconds = node.getOr<double>("stall_timeout", 600.0);
   if (t.stallTimeoutSeconds < 0) node.failKey("stall_timeout", "must be >= 0 seconds (0 disables)");
   double bucketMb = node.getOr<double>("bucket_mb", 25.0);
@@ -81,6 +95,8 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     for (const char* key : {"loss", "metrics"})
       if (node.has(key)) node.failKey(key, "applies to trainer.kind: standard only (a GAN sets gan.loss_weights)");
     if (t.reproducible) node.failKey("reproducible", "not implemented for trainer.kind: gan");
+    if (t.precision != Precision::Fp32)
+      node.failKey("precision", "not implemented: precision other than fp32 for trainer.kind: gan");
   } else {
     t.loss = ops::lossFromName(node.getChoice(
         "loss", {"softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "mape"}));

@@ -5,9 +5,24 @@
 #include <algorithm>
 #include <random>
 
+#include "kaon/ops/convert.hpp"
 #include "kaon/ops/elementwise.hpp"
 
 namespace kaon::nn {
+namespace {
+// A tf32 model turns the process-wide TF32 switch on for its own forward and backward passes.
+struct Tf32Scope {
+  bool active, previous;
+  explicit Tf32Scope(Precision p) : active(p == Precision::Tf32), previous(tf32Allowed()) {
+    if (active) setTf32Allowed(true);
+  }
+  ~Tf32Scope() {
+    if (active) setTf32Allowed(previous);
+  }
+  Tf32Scope(const Tf32Scope&) = delete;
+  Tf32Scope& operator=(const Tf32Scope&) = delete;
+};
+}  // namespace
 
 void Model::addInput(const std::string& name, const Shape& shape) {
   KAON_CHECK(!built_, "cannot add input '{}' to a built model", name);
@@ -114,6 +129,33 @@ void Model::build(DType dtype, std::uint64_t seed, Device device) {
   built_ = true;
 }
 
+void Model::setPrecision(Precision precision) {
+  checkBuilt("setPrecision");
+  if (precision == precision_) return;
+  KAON_CHECK(device().isCuda() || precision == Precision::Fp32,
+             "precision {} needs a GPU model (device: cuda); a CPU model trains in fp32 only", precisionName(precision));
+  KAON_CHECK(params_.dtype() == DType::Float32, "precision {} needs a model built in float32, this one is {}",
+             precisionName(precision), dtypeName(params_.dtype()));
+  const bool mixed = isMixedPrecision(precision);
+  if (mixed) {
+    for (const auto& node : nodes_)
+      if (!node.layer->buffers().empty())
+        throw NotImplemented(fmt::format("precision {} for layer '{}' ({}): its statistics would need fp32 buffers "
+                                         "beside low-precision activations", precisionName(precision),
+                                         node.layer->name(), node.layer->type()));
+  }
+  precision_ = precision;
+  computeParams_ = mixed ? Tensor::empty(params_.shape(), computeDType(), device()) : Tensor();
+  computeGrads_ = mixed ? Tensor::zeros(params_.shape(), computeDType(), device()) : Tensor();
+  const Tensor& values = mixed ? computeParams_ : params_;
+  const Tensor& grads = mixed ? computeGrads_ : grads_;
+  for (auto& node : nodes_)
+    for (auto& p : node.layer->parameters()) {
+      p.value = values.slice(p.offset, p.offset + p.shape.numel()).reshape(p.shape);
+      p.grad = grads.slice(p.offset, p.offset + p.shape.numel()).reshape(p.shape);
+    }
+}
+
 std::vector<Tensor> Model::forwardMulti(const std::vector<Tensor>& inputs, bool training) {
   checkBuilt("forward");
   KAON_CHECK(inputs.size() == inputNames_.size(), "model takes {} inputs, got {}", inputNames_.size(), inputs.size());
@@ -125,18 +167,28 @@ std::vector<Tensor> Model::forwardMulti(const std::vector<Tensor>& inputs, bool 
     KAON_CHECK(inputs[i].dtype() == params_.dtype(), "model input '{}' is {}, the model is {}", inputNames_[i],
                dtypeName(inputs[i].dtype()), dtypeName(params_.dtype()));
   }
-  lastInputs_ = inputs;
+  Tf32Scope tf32(precision_);
+  const bool mixed = computeParams_.defined();
+  if (mixed) {
+    // The compute weights follow the master weights whatever changed them (optimizer, checkpoint
+    // load, broadcast, EASGD): one conversion per forward, a few microseconds.
+    ops::convertInto(params_, computeParams_);
+    lastInputs_.clear();
+    for (const Tensor& in : inputs) lastInputs_.push_back(ops::toDType(in, computeDType()));
+  } else {
+    lastInputs_ = inputs;
+  }
   activations_.assign(nodes_.size(), Tensor());
   ForwardContext ctx{training, seed_, step_, 0};
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     std::vector<Tensor> in;
-    for (int src : nodes_[i].inputs) in.push_back(src >= 0 ? activations_[src] : inputs[-src - 1]);
+    for (int src : nodes_[i].inputs) in.push_back(src >= 0 ? activations_[src] : lastInputs_[-src - 1]);
     ctx.layerIndex = static_cast<int>(i);
     activations_[i] = nodes_[i].layer->forward(in, ctx);
   }
   if (training) ++step_;
   std::vector<Tensor> out;
-  for (int o : outputs_) out.push_back(activations_[o]);
+  for (int o : outputs_) out.push_back(mixed ? ops::toDType(activations_[o], DType::Float32) : activations_[o]);
   return out;
 }
 
@@ -157,12 +209,14 @@ std::vector<Tensor> Model::backwardMulti(const std::vector<Tensor>& outputGrads,
   std::vector<Tensor> inputGrads(inputNames_.size());
   // A fresh tensor on the second contribution: never add into a tensor a caller or layer owns.
   auto accumulate = [](Tensor& slot, const Tensor& g) { slot = slot.defined() ? ops::add(slot, g) : g; };
+  Tf32Scope tf32(precision_);
+  const bool mixed = computeGrads_.defined();
   for (std::size_t k = 0; k < outputs_.size(); ++k) {
     if (!outputGrads[k].defined()) continue;
     KAON_CHECK(outputGrads[k].shape() == activations_[outputs_[k]].shape(),
                "gradient for output '{}' has shape {}, the output has {}", outputNames_[k],
                outputGrads[k].shape().str(), activations_[outputs_[k]].shape().str());
-    accumulate(grads[outputs_[k]], outputGrads[k]);
+    accumulate(grads[outputs_[k]], mixed ? ops::toDType(outputGrads[k], computeDType(), gradScale_) : outputGrads[k]);
   }
   // Which nodes lead to something that needs a gradient: parameters, or model inputs if wanted.
   std::vector<bool> needs(nodes_.size(), false);
@@ -181,15 +235,23 @@ std::vector<Tensor> Model::backwardMulti(const std::vector<Tensor>& outputGrads,
     for (int src : node.inputs) ctx.needInputGrad.push_back(src >= 0 ? needs[src] : options.wantInputGrads);
     std::vector<Tensor> dx = node.layer->backward(grads[i], ctx);
     grads[i] = Tensor();
-    if (gradientReady_ && node.layer->updatesParams(ctx))
-      for (const auto& p : node.layer->parameters())
-        gradientReady_(GradientReady{node.layer.get(), &p, p.offset, p.shape.numel()});
+    if (node.layer->updatesParams(ctx))
+      for (const auto& p : node.layer->parameters()) {
+        const std::int64_t n = p.shape.numel();
+        // Mixed precision: the fp32 gradient (what allreduce and the optimizer read) is the
+        // low-precision one, unscaled. It holds everything accumulated since zeroGrad().
+        if (mixed) ops::convertInto(p.grad, grads_.slice(p.offset, p.offset + n), 1.0 / gradScale_);
+        if (gradientReady_) gradientReady_(GradientReady{node.layer.get(), &p, p.offset, n});
+      }
     for (std::size_t k = 0; k < node.inputs.size(); ++k) {
       if (!ctx.needInputGrad[k] || !dx.at(k).defined()) continue;
       int src = node.inputs[k];
       accumulate(src >= 0 ? grads[src] : inputGrads[-src - 1], dx[k]);
     }
   }
+  if (mixed)
+    for (Tensor& g : inputGrads)
+      if (g.defined()) g = ops::toDType(g, DType::Float32, 1.0 / gradScale_);
   return options.wantInputGrads ? inputGrads : std::vector<Tensor>{};
 }
 
@@ -201,6 +263,7 @@ Tensor Model::backward(const Tensor& outputGrad, const BackwardOptions& options)
 void Model::zeroGrad() {
   checkBuilt("zeroGrad");
   grads_.zero();
+  if (computeGrads_.defined()) computeGrads_.zero();
 }
 
 void Model::releaseSaved() {

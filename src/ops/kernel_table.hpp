@@ -67,6 +67,8 @@ struct KernelTable {
   void (*axpby)(double alpha, const Tensor& a, double beta, const Tensor& b, const Tensor& out) = nullptr;
   // out = a * b element-wise (same shapes)
   void (*mul)(const Tensor& a, const Tensor& b, const Tensor& out) = nullptr;
+  // dst = scale * src converted to dst's dtype (same numel; any floating dtypes; round to nearest).
+  void (*convert)(const Tensor& src, const Tensor& dst, double scale) = nullptr;
   // Sum of all elements, accumulated in double.
   double (*sumAll)(const Tensor& x) = nullptr;
   // Sum of squares of all elements, accumulated in double (gradient clipping).

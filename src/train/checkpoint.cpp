@@ -27,6 +27,13 @@ std::string paramPath(const std::string& dotted, const char* root) {
 // the same whichever device wrote it, so a run resumes on any device.
 Tensor onHost(const Tensor& t) { return t.device().isCpu() ? t : t.to(Device::cpu()); }
 
+// The fp32 master value of a parameter (a mixed-precision model's layers hold a bf16/fp16
+// copy): checkpoints always store and restore fp32 weights.
+Tensor masterValue(const nn::Model& model, const nn::Model::NamedParameter& p) {
+  const std::int64_t n = p.parameter->shape.numel();
+  return model.parameters().slice(p.parameter->offset, p.parameter->offset + n).reshape(p.parameter->shape);
+}
+
 void fsyncPath(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd >= 0) {
@@ -53,7 +60,7 @@ std::string optimizerPath(const std::string& group, const std::string& state) {
 void writeNetwork(io::Hdf5File& f, const CheckpointNetwork& n) {
   const nn::Model& model = *n.model;
   for (const auto& p : model.namedParameters())
-    f.writeTensor(paramPath(p.name, objectRoot(n.group, "model").c_str()), onHost(p.parameter->value));
+    f.writeTensor(paramPath(p.name, objectRoot(n.group, "model").c_str()), onHost(masterValue(model, p)));
   for (const auto& [name, b] : model.namedBuffers())
     f.writeTensor(paramPath(name, objectRoot(n.group, "buffers").c_str()), onHost(b->value));
   for (const auto& [name, t] : n.optimizer->state())
@@ -82,7 +89,7 @@ void readNetwork(const io::Hdf5File& f, const std::string& path, const Checkpoin
     dst.copyFrom(src.reshape(dst.shape()));  // host -> wherever the model lives
   };
   for (const auto& p : model.namedParameters())
-    restore(paramPath(p.name, objectRoot(n.group, "model").c_str()), p.parameter->value, "parameter");
+    restore(paramPath(p.name, objectRoot(n.group, "model").c_str()), masterValue(model, p), "parameter");
   std::int64_t stored = f.readIntAttribute("parameter_count", at);
   KAON_CHECK(stored == model.parameterCount(), "{}: checkpoint holds {} parameters{}, the model has {} (extra layers?)",
              path, stored, label, model.parameterCount());
@@ -159,6 +166,12 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
 TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer,
                                 const NamedTensors& strategyState) {
   return loadCheckpoint(path, {{"", &model, &optimizer}}, strategyState);
+}
+
+Tensor readOptionalState(const std::string& path, const std::string& name) {
+  io::Hdf5File f(path, io::Hdf5File::Mode::Read);
+  const std::string object = "/strategy/" + name;
+  return f.exists(object) ? f.readTensor(object, DType::Float64) : Tensor();
 }
 
 std::string checkpointConfig(const std::string& path) {

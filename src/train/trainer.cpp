@@ -53,6 +53,8 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     if (model_.device().isCuda())
       throw NotImplemented("reproducible mode for a GPU model (needs deterministic cuDNN/cuBLAS algorithms)");
   }
+  model_.setPrecision(options_.precision);  // a CPU model refuses anything but fp32
+  if (options_.precision == Precision::Fp16) scaler_ = std::make_unique<LossScaler>(options_.lossScale);
   // Validates the metric names against the loss before any training happens.
   MetricAccumulator(options_.loss, options_.metrics);
   if (model_.device().isCuda()) prefetcher_ = std::make_unique<DeviceBatchPrefetcher>(model_.device());
@@ -153,14 +155,24 @@ void Trainer::writeCheckpoint() {
   lastCheckpoint_ = std::chrono::steady_clock::now();
   synchroniseBuffers();
   if (comm_->rank() == 0)
-    saveCheckpoint(checkpointPath(), model_, optimizer_, progress_, options_.configText,
-                   center_.defined() ? NamedTensors{{"center", center_}} : NamedTensors{});
+    saveCheckpoint(checkpointPath(), model_, optimizer_, progress_, options_.configText, strategyState());
   comm_->barrier();  // nobody runs ahead of a checkpoint that may still fail
+}
+
+NamedTensors Trainer::strategyState() const {
+  NamedTensors s;
+  if (center_.defined()) s.emplace_back("center", center_);
+  if (scaler_) s.emplace_back("loss_scale", scaler_->state());
+  return s;
 }
 
 void Trainer::resumeFrom(const std::string& path) {
   progress_ = loadCheckpoint(path, model_, optimizer_,
                              center_.defined() ? NamedTensors{{"center", center_}} : NamedTensors{});
+  if (scaler_) {
+    Tensor s = readOptionalState(path, "loss_scale");
+    if (s.defined()) scaler_->setState(s);
+  }
   std::int64_t savedRanks = progress_.ranks;
   progress_.ranks = comm_->size();
   if (savedRanks != comm_->size() && comm_->rank() == 0)
@@ -182,9 +194,11 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& anyBatch, std::int64_t
   using Clock = Timeline::Clock;
   auto seconds = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   auto t0 = Clock::now();
+  if (scaler_) model_.setGradientScale(scaler_->scale());
   Tensor pred = model_.forward(batch.inputs[0], true);
   ops::LossResult l = ops::loss(options_.loss, pred, batch.targets[0], batch.weights);
-  KAON_CHECK(std::isfinite(l.value), "training diverged: loss is {} at step {}", l.value, globalStep);
+  // fp16: an overflowing forward gives inf logits; the scaler then skips the step (below).
+  KAON_CHECK(scaler_ || std::isfinite(l.value), "training diverged: loss is {} at step {}", l.value, globalStep);
   model_.zeroGrad();
   if (allreducer_) allreducer_->beginBackward();
   model_.backward(l.grad);
@@ -192,8 +206,11 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& anyBatch, std::int64_t
   if (watchdog_) watchdog_->beat("gradient allreduce", globalStep);
   if (allreducer_) allreducer_->finishBackward();
   auto t2 = Clock::now();
-  if (options_.clipNorm > 0) optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
-  optimizer_.step(learningRate_(globalStep));
+  // fp16: gradients with inf/nan (the same on every rank after the allreduce) skip the step.
+  const bool apply = !scaler_ || scaler_->update(std::isfinite(ops::sumSquares(model_.gradients())));
+  if (apply && options_.clipNorm > 0)
+    optim::clipGradientNorm(model_.gradients(), model_.trainableRanges(), options_.clipNorm);
+  if (apply) optimizer_.step(learningRate_(globalStep));
   if (center_.defined() && (globalStep + 1) % options_.easgdTau == 0) elasticAverage();
   auto t3 = Clock::now();
   times_.compute += seconds(t0, t1);

@@ -137,6 +137,8 @@ TEST(RunConfig, GanKindTakesItsOwnSections) {
   EXPECT_TRUE(mentions(err({"trainer.loss=mse"}), {"trainer.loss", "kind: standard only"}));
   EXPECT_TRUE(mentions(err({"optimizer={type: sgd, lr: 0.1}"}), {"optimizer", "does not apply to trainer.kind: gan"}));
   EXPECT_TRUE(mentions(err({"trainer.kind=gann"}), {"trainer.kind", "did you mean 'gan'"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=bf16"}),
+                       {"trainer.precision", "not implemented", "trainer.kind: gan"}));
   EXPECT_TRUE(mentions(errorOf([] { parseRunConfig(kBase, "a.yaml", {"gan={latent_size: 4}"}); }),
                        {"gan", "kind: gan only"}));
   auto ganErr = [&](std::vector<std::string> overrides) {
@@ -174,6 +176,50 @@ TEST(Configs, EveryShippedConfigLoadsAndBuildsItsModel) {
     ++count;
   }
   EXPECT_GE(count, 2);
+}
+
+}  // namespace
+}  // namespace kaon::config
+
+namespace kaon::config {
+namespace {
+
+TEST(RunConfig, PrecisionIsParsedAndValidated) {
+  EXPECT_EQ(parseRunConfig(kBase, "b").trainer.precision, Precision::Fp32);
+  RunConfig rc = parseRunConfig(kBase, "b", {"device=cuda", "trainer.precision=fp16",
+                                            "trainer.loss_scale={initial: 1024, growth_interval: 50}"});
+  EXPECT_EQ(rc.trainer.precision, Precision::Fp16);
+  EXPECT_EQ(rc.trainer.lossScale.initialScale, 1024.0);
+  EXPECT_EQ(rc.trainer.lossScale.growthInterval, 50);
+  EXPECT_EQ(parseRunConfig(kBase, "b", {"device=auto", "trainer.precision=bf16"}).trainer.precision, Precision::Bf16);
+  EXPECT_EQ(parseRunConfig(kBase, "b", {"device=cuda", "trainer.precision=tf32"}).trainer.precision, Precision::Tf32);
+  auto err = [](std::vector<std::string> overrides) {
+    return errorOf([&] { parseRunConfig(kBase, "p.yaml", overrides); });
+  };
+  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=fp8"}), {"p.yaml", "trainer.precision", "fp8"}));
+  EXPECT_TRUE(mentions(err({"trainer.precision=bf16"}), {"trainer.precision", "bf16 needs a GPU", "fp32 only"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=bf16", "trainer.loss_scale={initial: 8}"}),
+                       {"trainer.loss_scale", "fp16 only"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=fp16", "trainer.loss_scale={initial: 0}"}),
+                       {"trainer.loss_scale.initial", "> 0"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=fp16", "trainer.loss_scale={intial: 2}"}),
+                       {"intial", "did you mean 'initial'"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=bf16", "trainer.mode=downpour"}),
+                       {"trainer.precision", "not implemented", "downpour"}));
+}
+
+TEST(Precision, NamesRoundTripAndCpuModelsRefuseLowPrecision) {
+  for (Precision p : {Precision::Fp32, Precision::Tf32, Precision::Bf16, Precision::Fp16})
+    EXPECT_EQ(precisionFromName(precisionName(p)), p);
+  EXPECT_THROW(precisionFromName("half"), Error);
+  EXPECT_EQ(computeDType(Precision::Bf16), DType::BFloat16);
+  EXPECT_EQ(computeDType(Precision::Tf32), DType::Float32);
+  RunConfig rc = parseRunConfig(kBase, "b");
+  nn::Model m = buildModel(rc);
+  for (Precision p : {Precision::Tf32, Precision::Bf16, Precision::Fp16})
+    EXPECT_TRUE(mentions(errorOf([&] { m.setPrecision(p); }), {precisionName(p).data(), "GPU", "fp32 only"}));
+  m.setPrecision(Precision::Fp32);  // a no-op on the CPU
+  EXPECT_EQ(m.precision(), Precision::Fp32);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
 // Element types. Compute kernels exist for Float32 (training) and Float64 (gradient checks);
-// BFloat16/Float16 are representable so the CUDA backend can store mixed-precision tensors.
+// the CUDA backend also computes BFloat16/Float16 (mixed precision, kaon/core/precision.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kaon/core/precision.hpp"
 #include "kaon/nn/layer.hpp"
 
 namespace kaon::nn {
@@ -43,6 +44,22 @@ class Model {
   void build(DType dtype = DType::Float32, std::uint64_t seed = 0, Device device = Device::cpu());
   Device device() const { return params_.defined() ? params_.device() : Device::cpu(); }
   bool built() const { return built_; }
+
+  // ---- precision (after build; see kaon/core/precision.hpp) ----
+  // bf16/fp16: the flat parameter and gradient buffers stay fp32 (the master copy the optimizer,
+  // allreduce, clipping and checkpoints see); the layers compute on a low-precision copy of the
+  // weights, refreshed from the master at every forward, with low-precision activations and
+  // gradients. Inputs and output gradients are given in fp32 and converted; outputs are
+  // returned in fp32; each parameter's gradient is converted to the fp32 buffer (divided by the
+  // gradient scale) before its GradientReady fires. fp32 and tf32 leave the model as it is.
+  // GPU models only (a CPU model accepts fp32 alone); batch norm is not supported in bf16/fp16.
+  void setPrecision(Precision precision);
+  Precision precision() const { return precision_; }
+  DType computeDType() const { return kaon::computeDType(precision_); }
+  // Loss scaling: output gradients are multiplied by `scale` when converted to the compute
+  // dtype, parameter (and input) gradients divided by it on the way back (mixed precision only).
+  void setGradientScale(double scale) { gradScale_ = scale; }
+  double gradientScale() const { return gradScale_; }
 
   // ---- execution ----
   // Several inputs/outputs, in the order of inputNames()/outputNames().
@@ -106,6 +123,9 @@ class Model {
   std::vector<std::string> outputNames_;
   std::vector<int> outputs_;  // node indices
   Tensor params_, grads_, buffers_;
+  Precision precision_ = Precision::Fp32;
+  Tensor computeParams_, computeGrads_;  // mixed precision: low-precision copies the layers use
+  double gradScale_ = 1.0;
   bool built_ = false;
   std::uint64_t seed_ = 0, step_ = 0;
   std::vector<Tensor> activations_;  // node outputs of the last forward

@@ -55,6 +55,10 @@ void saveCheckpoint(const std::string& path, const nn::Model& model, const optim
 TrainingProgress loadCheckpoint(const std::string& path, nn::Model& model, optim::Optimizer& optimizer,
                                 const NamedTensors& strategyState = {});
 
+// Optional strategy state /strategy/<name> as a CPU float64 tensor; undefined when absent
+// (the fp16 loss scale: a bf16 or fp32 run's checkpoint resumes in fp16 with a fresh scale).
+Tensor readOptionalState(const std::string& path, const std::string& name);
+
 // The config text stored in a checkpoint.
 std::string checkpointConfig(const std::string& path);
 

@@ -23,7 +23,9 @@
 #include "kaon/nn/model.hpp"
 #include "kaon/ops/kinds.hpp"
 #include "kaon/optim/optimizer.hpp"
+#include "kaon/core/precision.hpp"
 #include "kaon/train/checkpoint.hpp"
+#include "kaon/train/loss_scaler.hpp"
 #include "kaon/train/timeline.hpp"
 
 namespace kaon::data {
@@ -69,6 +71,9 @@ struct TrainerOptions {
   int easgdTau = 4;
   double easgdAlpha = 0.0;  // 0: 0.9 / ranks
   std::string timelinePath;       // write a Chrome/Perfetto trace per rank here (empty: none)
+  // fp32 | tf32 | bf16 | fp16 (kaon/core/precision.hpp); anything but fp32 needs a GPU model.
+  Precision precision = Precision::Fp32;
+  LossScalerOptions lossScale;  // fp16 only
   bool synchroniseGradients = true;  // false only for benchmarks measuring the communication cost
   // Called after every optimizer step (progress hooks, fault injection in tests).
   std::function<void(std::int64_t globalStep)> afterStep;
@@ -96,6 +101,7 @@ class Trainer {
   bool interrupted() const { return interrupted_; }
   // Where the steps' time went so far (this rank).
   const StepTimes& stepTimes() const { return times_; }
+  const LossScaler* lossScaler() const { return scaler_.get(); }  // fp16 runs only
   std::map<std::string, double> evaluate(const data::Dataset& dataset);
   // One optimisation step on a batch: the batch loss and the model output it came from.
   struct StepResult {
@@ -111,6 +117,7 @@ class Trainer {
   void checkRanksAgree();
   void synchroniseBuffers();
   void writeCheckpoint();
+  NamedTensors strategyState() const;
   // Whether to stop (a signal arrived) and whether a timed checkpoint is due, agreed by all ranks.
   std::pair<bool, bool> agreeOnStopAndCheckpoint();
   void elasticAverage();
@@ -131,6 +138,7 @@ class Trainer {
   std::unique_ptr<class GradientAllreducer> allreducer_;
   std::unique_ptr<class DeviceBatchPrefetcher> prefetcher_;  // GPU model: batches one step ahead
   std::unique_ptr<class Watchdog> watchdog_;
+  std::unique_ptr<LossScaler> scaler_;  // fp16: dynamic loss scaling
   bool interrupted_ = false;
   StepTimes times_;
   std::chrono::steady_clock::time_point lastCheckpoint_ = std::chrono::steady_clock::now();

@@ -1,5 +1,7 @@
 #pragma once
 // Device helpers shared by Kaon's .cu files: launch sizes and block reductions in double.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -7,6 +9,22 @@
 namespace kaon::ops::cuda {
 
 inline constexpr int kThreads = 256;
+
+// Arithmetic type of a storage type: the 16-bit floats compute in float (their operators and
+// implicit constructors from float *and* double make mixed expressions ambiguous, so kernels
+// load with ld() and store with st<T>()); float and double compute in themselves.
+template <class T> struct AccOf { using type = T; };
+template <> struct AccOf<__nv_bfloat16> { using type = float; };
+template <> struct AccOf<__half> { using type = float; };
+template <class T> using Acc = typename AccOf<T>::type;
+
+template <class T>
+__device__ __forceinline__ Acc<T> ld(T v) { return static_cast<Acc<T>>(v); }
+template <class T, class V>
+__device__ __forceinline__ T st(V v) { return static_cast<T>(static_cast<Acc<T>>(v)); }
+
+// Instantiates M(T) for every storage type the element-wise kernels support.
+#define KAON_FOR_ALL_FLOAT_TYPES(M) M(float) M(double) M(__nv_bfloat16) M(__half)
 
 inline unsigned gridFor(std::int64_t n) {
   std::int64_t blocks = (n + kThreads - 1) / kThreads;

@@ -5,11 +5,15 @@
 // to cuDNN and any asymmetric remainder (TF "same" padding with an even kernel or stride 2) is
 // applied by an explicit zero-pad kernel on the input (forward, filter gradient) or cropped
 // from a padded data gradient (backward data), costing one extra copy of the input.
-// Algorithms: found once per (op, dtype, geometry, beta) with cudnnFind*AlgorithmEx, bounded by a
-// workspace limit, and cached; the engines of cuDNN's graph API (cudnn_graph_conv.hpp) are timed
-// as well and used when faster with KAON_CUDNN_ENGINES=auto (`legacy`, the default for now, or `graph` force
-// one side, `graph` only where an engine supports the geometry). Math: CUDNN_FMA_MATH, i.e. true FP32 (no TF32 tensor cores),
-// for parity with the CPU backend. All work runs on the device's compute stream.
+// Algorithms: found once per (op, dtype, tensor-core math, geometry, beta) with
+// cudnnFind*AlgorithmEx, bounded by a workspace limit, and cached; for strict FP32 the engines of
+// cuDNN's graph API (cudnn_graph_conv.hpp) are timed as well and used when faster
+// (KAON_CUDNN_ENGINES=auto; `legacy`, the default until the graph path has run on a GPU, or
+// `graph` force one side, `graph` only where
+// an engine supports the geometry). Math: FP32 data uses CUDNN_FMA_MATH, i.e. true FP32 (no TF32
+// tensor cores), for parity with the CPU backend, unless kaon::tf32Allowed(); BF16/FP16 data
+// computes in FP32 (convolution descriptor type float) on tensor cores. The algorithm's math
+// type is kept in the descriptor. All work runs on the device's compute stream.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -21,22 +25,28 @@
 #include "../../cuda/cuda_context.hpp"
 #include "cuda_kernels.hpp"
 #include "cudnn_graph_conv.hpp"
+#include "kaon/core/precision.hpp"
 
 namespace kaon::ops::cudak {
 namespace {
 
-// Workspace bound per convolution call: 256 MiB, or KAON_CUDNN_WORKSPACE_MB; never more than
-// half the free device memory.
+// Workspace bound per convolution call: 4 GiB, or KAON_CUDNN_WORKSPACE_MB; never more than
+// half the free device memory. 256 MiB (the bound before mixed precision) excluded the fast
+// algorithms of large batches: the jet CNN's step at batch 256 on an H200 took 14.2 ms in
+// fp32 and 5.6 ms in bf16 with it, 7.3 and 4.0 ms with 4 GiB (docs/benchmarks.md, section 6).
 std::size_t workspaceBound() {
   static const std::size_t bound = [] {
     const char* env = std::getenv("KAON_CUDNN_WORKSPACE_MB");
-    long mb = env ? std::strtol(env, nullptr, 10) : 256;
-    return static_cast<std::size_t>(mb > 0 ? mb : 256) << 20;
+    long mb = env ? std::strtol(env, nullptr, 10) : 4096;
+    return static_cast<std::size_t>(mb > 0 ? mb : 4096) << 20;
   }();
   return bound;
 }
 
 enum class ConvOp { Forward, BackwardData, BackwardFilter };
+
+// Tensor-core math: always for the 16-bit types, for FP32 only when TF32 is allowed.
+bool tensorCoreMath(DType t) { return t == DType::BFloat16 || t == DType::Float16 || (t == DType::Float32 && tf32Allowed()); }
 
 enum class EngineChoice { Auto, Legacy, Graph };
 
@@ -55,6 +65,8 @@ cudnnDataType_t cudnnType(DType t) {
   switch (t) {
     case DType::Float32: return CUDNN_DATA_FLOAT;
     case DType::Float64: return CUDNN_DATA_DOUBLE;
+    case DType::BFloat16: return CUDNN_DATA_BFLOAT16;
+    case DType::Float16: return CUDNN_DATA_HALF;
     default: throw NotImplemented(fmt::format("conv for {} on the cuda backend", dtypeName(t)));
   }
 }
@@ -86,8 +98,8 @@ Plan makePlan(const ConvGeometry& g) {
 
 std::string planKey(ConvOp op, DType dt, int device, const Plan& p, double beta, EngineChoice choice) {
   const ConvGeometry& g = p.g;
-  return fmt::format("{}|{}|{}|{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt), device,
-                     beta, static_cast<int>(choice),
+  return fmt::format("{}|{}{}|{}|{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
+                     tensorCoreMath(dt) ? "tc" : "", device, beta, static_cast<int>(choice),
                      p.nbDims, g.batch, g.inChannels, g.outChannels, fmt::join(g.in, ","), fmt::join(g.out, ","),
                      fmt::join(g.kernel, ","), fmt::join(g.stride, ","), fmt::join(g.padBegin, ","),
                      fmt::join(g.dilation, ","));
@@ -102,6 +114,8 @@ struct Descriptors {
   Descriptors(const Plan& p, DType dtype) {
     const ConvGeometry& g = p.g;
     const cudnnDataType_t dt = cudnnType(dtype);
+    // Accumulation type: float for the 16-bit storage types.
+    const cudnnDataType_t compute = dtype == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
     const int first = p.nbDims == 4 ? 1 : 0;  // first spatial axis used
     const int nsp = p.nbDims - 2;
     auto dims = [&](std::int64_t n, std::int64_t c, const std::array<std::int64_t, 3>& s) {
@@ -127,8 +141,8 @@ struct Descriptors {
     KAON_CUDNN_CHECK(cudnnSetTensorNdDescriptor(y, dt, p.nbDims, yd.data(), packed(yd).data()));
     KAON_CUDNN_CHECK(cudnnSetFilterNdDescriptor(w, dt, CUDNN_TENSOR_NCHW, p.nbDims, wd.data()));
     KAON_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(conv, nsp, pad.data(), stride.data(), dil.data(),
-                                                     CUDNN_CROSS_CORRELATION, dt));
-    KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+                                                     CUDNN_CROSS_CORRELATION, compute));
+    KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, tensorCoreMath(dtype) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     std::vector<int> od(p.nbDims);
     KAON_CUDNN_CHECK(cudnnGetConvolutionNdForwardOutputDim(conv, x, w, p.nbDims, od.data()));
     KAON_CHECK(od == yd, "cuDNN output shape differs from Kaon's for {}", g.str());
@@ -146,6 +160,7 @@ struct Descriptors {
 struct Algo {
   int algo = 0;
   std::size_t workspace = 0;
+  cudnnMathType_t math = CUDNN_FMA_MATH;
   float ms = 0;  // as timed by cudnnFind*
 };
 
@@ -169,13 +184,17 @@ std::size_t workspaceLimit() {
   return std::min(workspaceBound(), freeBytes / 2);
 }
 
+// The fastest successful algorithm within the workspace limit; strict FP32/FP64 excludes
+// tensor-core math.
 template <class Perf>
-Algo pick(const Perf* perf, int count, std::size_t limit, const std::string& what) {
-  for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && perf[i].mathType != CUDNN_TENSOR_OP_MATH &&
-        perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
-      return {static_cast<int>(perf[i].algo), perf[i].memory, perf[i].time};
-  KAON_FAIL("cuDNN found no FP32/FP64 algorithm within {} bytes of workspace for {}", limit, what);
+Algo pick(const Perf* perf, int count, std::size_t limit, bool tensorCores, const std::string& what) {
+  for (int i = 0; i < count; ++i) {
+    const bool tc = perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && (tensorCores || !tc))
+      return {static_cast<int>(perf[i].algo), perf[i].memory, perf[i].mathType, perf[i].time};
+  }
+  KAON_FAIL("cuDNN found no {} algorithm within {} bytes of workspace for {}", tensorCores ? "" : "strict FP32/FP64",
+            limit, what);
 }
 
 // The convolution of a plan as the graph API describes it (packed NC[D]HW tensors).
@@ -228,19 +247,21 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
     cudnnConvolutionFwdAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x, x, d.w, w, d.conv, d.y, out.raw(), kMax, &count,
                                                             perf, ws.raw(), limit));
-    a = pick(perf, count, limit, g.str());
+    a = pick(perf, count, limit, tensorCoreMath(dtype), g.str());
   } else if (op == ConvOp::BackwardData) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, w, d.y, y, d.conv, d.x, out.raw(), kMax,
                                                                  &count, perf, ws.raw(), limit));
-    a = pick(perf, count, limit, g.str());
+    a = pick(perf, count, limit, tensorCoreMath(dtype), g.str());
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
     KAON_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x, x, d.y, y, d.conv, d.w, out.raw(), kMax,
                                                                    &count, perf, ws.raw(), limit));
-    a = pick(perf, count, limit, g.str());
+    a = pick(perf, count, limit, tensorCoreMath(dtype), g.str());
   }
-  if (choice != EngineChoice::Legacy && dtype == DType::Float32) {
+  KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(owned->conv, a.math));
+  // Graph engines are timed for strict FP32 only (TF32 and 16-bit data take the legacy search).
+  if (choice != EngineChoice::Legacy && dtype == DType::Float32 && !tensorCoreMath(dtype)) {
     void* px = op == ConvOp::BackwardData ? out.raw() : const_cast<void*>(x);
     void* pw = op == ConvOp::BackwardFilter ? out.raw() : const_cast<void*>(w);
     void* py = op == ConvOp::Forward ? out.raw() : const_cast<void*>(y);
@@ -302,6 +323,14 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
   KAON_CUDNN_CHECK(cudnnConvolutionForward(kaon::cuda::context(x.device().index).cudnn, one.get(x.dtype()), d.x, xin.raw(),
                                            d.w, w.raw(), d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(a.algo),
                                            ws.raw(), a.workspace, zero.get(x.dtype()), d.y, y.raw()));
+}
+
+// y = act(conv(x, w) + b): cuDNN's convolution, then one pass for bias and activation (instead
+// of a bias pass and an activation pass).
+void convForwardFused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const ConvGeometry& g,
+                      Activation act, double alpha) {
+  convForward(x, w, y, g);
+  if (b.defined() || act != Activation::Identity) biasActivation(y, b, act, alpha);
 }
 
 // dx [N, C, *in] = beta*dx + conv^T(dy [N, OC, *out], w)

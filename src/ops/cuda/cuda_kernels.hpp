@@ -14,6 +14,10 @@ void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, dou
 
 void biasAdd(const Tensor& y, const Tensor& b);
 void biasBackward(const Tensor& dy, const Tensor& db, double beta);
+// y = act(y + b[c]) in place over [N, C, ...]; b may be undefined (the fused conv's epilogue).
+void biasActivation(const Tensor& y, const Tensor& b, Activation kind, double alpha);
+void convForwardFused(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const ConvGeometry& g,
+                      Activation act, double alpha);
 void activationForward(Activation kind, double alpha, const Tensor& x, const Tensor& y);
 void activationBackward(Activation kind, double alpha, const Tensor& x, const Tensor& y, const Tensor& dy,
                         const Tensor& dx, double beta);
@@ -21,6 +25,7 @@ void softmaxForward(const Tensor& x, const Tensor& y);
 void softmaxBackward(const Tensor& y, const Tensor& dy, const Tensor& dx, double beta);
 void axpby(double alpha, const Tensor& a, double beta, const Tensor& b, const Tensor& out);
 void mul(const Tensor& a, const Tensor& b, const Tensor& out);
+void convert(const Tensor& src, const Tensor& dst, double scale);
 double sumAll(const Tensor& x);
 double sumSquares(const Tensor& x);
 void sumMiddleForward(const Tensor& x, const Tensor& y, std::int64_t outer, std::int64_t size, std::int64_t inner);

@@ -22,9 +22,14 @@ struct Geom3 {
   int stride[3] = {1, 1, 1}, dilation[3] = {1, 1, 1}, padBegin[3] = {0, 0, 0}, padEnd[3] = {0, 0, 0};
 };
 
-// y [N, C, inner] += b[c];  db[c] = beta*db[c] + sum_{n,i} dy[n, c, i]
+// y [N, C, inner] += b[c];  db[c] = beta*db[c] + sum_{n,i} dy[n, c, i] (scratch: C *
+// biasBackwardChunks(N, C) doubles); y = act(y + b[c]) in place (b may be null).
 template <class T> void biasAdd(T* y, const T* b, i64 N, i64 C, i64 inner, cudaStream_t s);
-template <class T> void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, cudaStream_t s);
+i64 biasBackwardChunks(i64 N, i64 C);
+template <class T>
+void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, double* scratch, cudaStream_t s);
+template <class T>
+void biasActivation(T* y, const T* b, Activation kind, double alpha, i64 N, i64 C, i64 inner, cudaStream_t s);
 
 // Element-wise over n values; dx = beta*dx + f'(x)*dy.
 template <class T> void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, cudaStream_t s);
@@ -39,6 +44,8 @@ void softmaxBackward(const T* y, const T* dy, T* dx, double beta, i64 N, i64 C, 
 
 template <class T> void axpby(double alpha, const T* a, double beta, const T* b, T* out, i64 n, cudaStream_t s);
 template <class T> void mul(const T* a, const T* b, T* out, i64 n, cudaStream_t s);
+// dst[i] = scale * src[i] converted to D (round to nearest even); any pair of float types.
+template <class S, class D> void convert(const S* src, D* dst, double scale, i64 n, cudaStream_t s);
 
 // Sum (or sum of squares) of x[n] in double into *result (device memory); `scratch` holds
 // kReduceBlocks doubles.

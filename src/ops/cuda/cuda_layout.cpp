@@ -1,6 +1,7 @@
 // Tensor wrappers of the upsampling, axis-copy and batch-norm kernels (compute stream).
 #include "../../cuda/cuda_check.hpp"
 #include "../../cuda/cuda_context.hpp"
+#include "cuda_dtype.hpp"
 #include "cuda_kernels.hpp"
 #include "cuda_launch.hpp"
 
@@ -9,18 +10,7 @@ namespace {
 
 cudaStream_t streamOf(const Tensor& t) { return kaon::cuda::computeStream(t.device().index); }
 
-template <class F>
-void dispatch(const char* op, DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32: f(float{}); break;
-    case DType::Float64: f(double{}); break;
-    default: throw NotImplemented(fmt::format("{} for {} on the cuda backend", op, dtypeName(dtype)));
-  }
-  KAON_CUDA_CHECK_LAUNCH();
-}
 
-template <class T>
-T* ptr(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
 
 // NC[D]HW -> planes and three spatial sizes (missing leading axes are 1).
 void spatial3(const Tensor& t, std::int64_t& planes, std::int64_t dims[3]) {
@@ -97,7 +87,7 @@ void batchNormForward(bool training, double momentum, double eps, const Tensor& 
                       const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar, const Tensor& y,
                       const Tensor& saveMean, const Tensor& saveInvStd) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
-  dispatch("batch_norm", x.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("batch_norm", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::batchNormForward<T>(training, momentum, eps, x.data<T>(), ptr<T>(gamma), ptr<T>(beta),
                               runningMean.data<T>(), runningVar.data<T>(), y.data<T>(), ptr<T>(saveMean),
@@ -109,7 +99,7 @@ void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const T
                        const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
                        double betaAcc) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
-  dispatch("batch_norm backward", x.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("batch_norm backward", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::batchNormBackward<T>(training, x.data<T>(), dy.data<T>(), ptr<T>(gamma), saveMean.data<T>(),
                                saveInvStd.data<T>(), ptr<T>(dx), ptr<T>(dgamma), ptr<T>(dbeta), betaAcc, N, C, inner,

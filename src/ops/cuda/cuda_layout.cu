@@ -30,8 +30,8 @@ __global__ void upsampleBackwardKernel(const T* dy, T* dx, double beta, Up u, st
     for (int a = 0; a < u.f[0]; ++a)
       for (int b = 0; b < u.f[1]; ++b)
         for (int c = 0; c < u.f[2]; ++c)
-          acc += dy[((p * u.out[0] + iz * u.f[0] + a) * u.out[1] + iy * u.f[1] + b) * u.out[2] + ix * u.f[2] + c];
-    dx[k] = static_cast<T>(beta == 0.0 ? acc : acc + beta * dx[k]);
+          acc += ld(dy[((p * u.out[0] + iz * u.f[0] + a) * u.out[1] + iy * u.f[1] + b) * u.out[2] + ix * u.f[2] + c]);
+    dx[k] = st<T>(beta == 0.0 ? acc : acc + beta * ld(dx[k]));
   }
 }
 
@@ -52,7 +52,7 @@ __global__ void copyFromKernel(const T* src, T* dst, std::int64_t srcAxis, std::
   KAON_GRID_STRIDE(k, n) {
     std::int64_t i = k % inner, a = k / inner % dstAxis, o = k / (inner * dstAxis);
     T v = src[(o * srcAxis + offset + a) * inner + i];
-    dst[k] = beta == 0.0 ? v : static_cast<T>(v + beta * dst[k]);
+    dst[k] = beta == 0.0 ? v : st<T>(ld(v) + beta * ld(dst[k]));
   }
 }
 
@@ -61,9 +61,9 @@ template <class T>
 __global__ void sumMiddleForwardKernel(const T* x, T* y, std::int64_t size, std::int64_t inner) {
   const std::int64_t k = blockIdx.x, o = k / inner, i = k % inner;
   double acc = 0;
-  for (std::int64_t r = threadIdx.x; r < size; r += blockDim.x) acc += x[(o * size + r) * inner + i];
+  for (std::int64_t r = threadIdx.x; r < size; r += blockDim.x) acc += ld(x[(o * size + r) * inner + i]);
   acc = blockSum(acc);
-  if (threadIdx.x == 0) y[k] = static_cast<T>(acc);
+  if (threadIdx.x == 0) y[k] = st<T>(acc);
 }
 
 // One thread per element of dx [outer, size, inner].
@@ -72,7 +72,7 @@ __global__ void sumMiddleBackwardKernel(const T* dy, T* dx, double beta, std::in
                                         std::int64_t n) {
   KAON_GRID_STRIDE(k, n) {
     T v = dy[k / (size * inner) * inner + k % inner];
-    dx[k] = beta == 0.0 ? v : static_cast<T>(v + beta * dx[k]);
+    dx[k] = beta == 0.0 ? v : st<T>(ld(v) + beta * ld(dx[k]));
   }
 }
 
@@ -200,13 +200,18 @@ void batchNormBackward(bool training, const T* x, const T* dy, const T* gamma, c
                                                                           dgamma, dbeta, betaAcc, N, C, inner);
 }
 
-#define KAON_INSTANTIATE(T)                                                                                       \
+#define KAON_INSTANTIATE_COPIES(T)                                                                                \
   template void sumMiddleForward<T>(const T*, T*, i64, i64, i64, cudaStream_t);                                   \
   template void sumMiddleBackward<T>(const T*, T*, double, i64, i64, i64, cudaStream_t);                          \
   template void upsampleForward<T>(const T*, T*, const Geom3&, const int*, cudaStream_t);                         \
   template void upsampleBackward<T>(const T*, T*, double, const Geom3&, const int*, cudaStream_t);                \
   template void copyIntoAxis<T>(const T*, T*, i64, i64, i64, i64, i64, cudaStream_t);                             \
-  template void copyFromAxis<T>(const T*, T*, i64, i64, i64, i64, i64, double, cudaStream_t);                     \
+  template void copyFromAxis<T>(const T*, T*, i64, i64, i64, i64, i64, double, cudaStream_t);
+KAON_FOR_ALL_FLOAT_TYPES(KAON_INSTANTIATE_COPIES)
+#undef KAON_INSTANTIATE_COPIES
+
+// Batch norm: float and double only (statistics of a mixed-precision model would stay in fp32).
+#define KAON_INSTANTIATE(T)                                                                                       \
   template void batchNormForward<T>(bool, double, double, const T*, const T*, const T*, T*, T*, T*, T*, T*, i64, \
                                     i64, i64, cudaStream_t);                                                      \
   template void batchNormBackward<T>(bool, const T*, const T*, const T*, const T*, const T*, T*, T*, T*, double,    \

@@ -4,6 +4,7 @@
 
 #include "../../cuda/cuda_check.hpp"
 #include "../../cuda/cuda_context.hpp"
+#include "cuda_dtype.hpp"
 #include "cuda_kernels.hpp"
 #include "cuda_launch.hpp"
 #include "kaon/ops/counter_rng.hpp"
@@ -13,19 +14,7 @@ namespace {
 
 cudaStream_t streamOf(const Tensor& t) { return kaon::cuda::computeStream(t.device().index); }
 
-// Calls f(T{}) for float and double; other dtypes are not implemented on this backend.
-template <class F>
-void dispatch(const char* op, DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32: f(float{}); break;
-    case DType::Float64: f(double{}); break;
-    default: throw NotImplemented(fmt::format("{} for {} on the cuda backend", op, dtypeName(dtype)));
-  }
-  KAON_CUDA_CHECK_LAUNCH();
-}
 
-template <class T>
-T* ptr(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
 
 cuda::Geom3 geom3(const ConvGeometry& g) {
   cuda::Geom3 r;
@@ -74,9 +63,19 @@ void biasAdd(const Tensor& y, const Tensor& b) {
 
 void biasBackward(const Tensor& dy, const Tensor& db, double beta) {
   std::int64_t N = dy.dim(0), C = dy.dim(1), inner = dy.shape().count(2, dy.rank());
+  Tensor scratch = Tensor::empty(Shape{std::max<std::int64_t>(1, C * cuda::biasBackwardChunks(N, C))}, DType::Float64,
+                                 dy.device());
   dispatch("bias backward", dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::biasBackward<T>(dy.data<T>(), db.data<T>(), beta, N, C, inner, streamOf(dy));
+    cuda::biasBackward<T>(dy.data<T>(), db.data<T>(), beta, N, C, inner, scratch.data<double>(), streamOf(dy));
+  });
+}
+
+void biasActivation(const Tensor& y, const Tensor& b, Activation kind, double alpha) {
+  std::int64_t N = y.dim(0), C = y.dim(1), inner = y.shape().count(2, y.rank());
+  dispatch("bias + activation", y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::biasActivation<T>(y.data<T>(), ptr<T>(b), kind, alpha, N, C, inner, streamOf(y));
   });
 }
 
@@ -122,6 +121,16 @@ void mul(const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch("mul", out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::mul<T>(a.data<T>(), b.data<T>(), out.data<T>(), out.numel(), streamOf(out));
+  });
+}
+
+void convert(const Tensor& src, const Tensor& dst, double scale) {
+  dispatch("convert", src.dtype(), [&](auto srcTag) {
+    using S = decltype(srcTag);
+    dispatch("convert", dst.dtype(), [&](auto dstTag) {
+      using D = decltype(dstTag);
+      cuda::convert<S, D>(src.data<S>(), dst.data<D>(), scale, src.numel(), streamOf(src));
+    });
   });
 }
 
@@ -183,7 +192,7 @@ void poolBackward(PoolKind kind, bool includePad, const Tensor& dy, const Tensor
 void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target, const Tensor& weight,
                          double gradScale, const Tensor& loss, const Tensor& grad) {
   std::int64_t N = pred.dim(0), inner = pred.numel() / std::max<std::int64_t>(N, 1);
-  dispatch("loss", pred.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("loss", pred.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::lossForwardBackward<T>(kind, pred.data<T>(), target.data<T>(), ptr<T>(weight), gradScale, loss.data<T>(),
                                  ptr<T>(grad), N, inner, streamOf(pred));
@@ -191,7 +200,7 @@ void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target
 }
 
 void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& velocity) {
-  dispatch("sgd step", param.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("sgd step", param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::sgdStep<T>(a.lr, a.momentum, a.weightDecay, a.nesterov, param.data<T>(), grad.data<T>(),
                      a.momentum != 0.0 ? velocity.data<T>() : nullptr, param.numel(), streamOf(param));
@@ -201,7 +210,7 @@ void sgdStep(const SgdStepArgs& a, const Tensor& param, const Tensor& grad, cons
 void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v) {
   const double t = static_cast<double>(a.step);
   const double bc1 = 1.0 - std::pow(a.beta1, t), bc2 = 1.0 - std::pow(a.beta2, t);
-  dispatch("adam step", param.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("adam step", param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::adamStep<T>(a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.decoupled, bc1, bc2, param.data<T>(),
                       grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), streamOf(param));
@@ -210,7 +219,7 @@ void adamStep(const AdamStepArgs& a, const Tensor& param, const Tensor& grad, co
 
 void rmspropStep(const RmspropStepArgs& a, const Tensor& param, const Tensor& grad, const Tensor& meanSquare,
                  const Tensor& velocity) {
-  dispatch("rmsprop step", param.dtype(), [&](auto tag) {
+  dispatch<Types::Wide>("rmsprop step", param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::rmspropStep<T>(a.lr, a.rho, a.eps, a.momentum, a.weightDecay, param.data<T>(), grad.data<T>(),
                          meanSquare.data<T>(), a.momentum != 0.0 ? velocity.data<T>() : nullptr, param.numel(),

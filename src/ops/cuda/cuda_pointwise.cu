@@ -1,4 +1,5 @@
 // Element-wise kernels, bias, softmax, reductions and zero padding (compute stream of the caller).
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -53,25 +54,103 @@ __device__ inline T derivative(Activation kind, T alpha, T x) {
 
 template <class T>
 __global__ void biasAddKernel(T* y, const T* b, std::int64_t C, std::int64_t inner, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) y[i] += b[(i / inner) % C];
+  KAON_GRID_STRIDE(i, n) y[i] = st<T>(ld(y[i]) + ld(b[(i / inner) % C]));
 }
 
-// One block per channel.
+// 16-bit types: eight values per thread through one 128-bit access (2-byte accesses leave most
+// of the memory pipeline idle).
 template <class T>
-__global__ void biasBackwardKernel(const T* dy, T* db, double beta, std::int64_t N, std::int64_t C, std::int64_t inner) {
-  std::int64_t c = blockIdx.x;
+struct alignas(16) Pack {
+  static constexpr int kN = 16 / sizeof(T);
+  T v[kN];
+};
+
+template <class T>
+__global__ void activationBackwardPackKernel(Activation kind, Acc<T> alpha, const Pack<T>* x, const Pack<T>* dy,
+                                             Pack<T>* dx, Acc<T> beta, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) {
+    const Pack<T> xv = x[i], dv = dy[i];
+    Pack<T> out;
+    if (beta != Acc<T>(0)) out = dx[i];
+#pragma unroll
+    for (int j = 0; j < Pack<T>::kN; ++j) {
+      Acc<T> d = derivative(kind, alpha, ld(xv.v[j])) * ld(dv.v[j]);
+      out.v[j] = st<T>(beta == Acc<T>(0) ? d : d + beta * ld(out.v[j]));
+    }
+    dx[i] = out;
+  }
+}
+
+// inner % Pack::kN == 0: the values of a pack share one channel.
+template <class T>
+__global__ void biasActivationPackKernel(Pack<T>* y, const T* b, Activation kind, Acc<T> alpha, int C, int innerPacks,
+                                         int n) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    const Acc<T> bc = b ? ld(b[(i / innerPacks) % C]) : Acc<T>(0);
+    Pack<T> v = y[i];
+#pragma unroll
+    for (int j = 0; j < Pack<T>::kN; ++j) v.v[j] = st<T>(activate(kind, alpha, ld(v.v[j]) + bc));
+    y[i] = v;
+  }
+}
+
+// Bias gradient, deterministic in two passes: block (c, chunk) sums channel c over a slice of
+// the batch into partial[c * chunks + chunk] (rows of `inner` contiguous values, read without
+// index division when inner >= 32), then one thread per channel adds its partials in order.
+template <class T>
+__global__ void biasPartialKernel(const T* dy, double* partial, std::int64_t N, std::int64_t C, std::int64_t inner,
+                                  std::int64_t chunks) {
+  const std::int64_t c = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  const std::int64_t n0 = N * chunk / chunks, n1 = N * (chunk + 1) / chunks;
   double acc = 0;
-  for (std::int64_t k = threadIdx.x; k < N * inner; k += blockDim.x) {
-    std::int64_t n = k / inner, i = k % inner;
-    acc += dy[(n * C + c) * inner + i];
+  if (inner >= 32) {
+    for (std::int64_t n = n0; n < n1; ++n) {
+      const T* row = dy + (n * C + c) * inner;
+#pragma unroll 4
+      for (std::int64_t i = threadIdx.x; i < inner; i += blockDim.x) acc += ld(row[i]);
+    }
+  } else {
+    const int count = static_cast<int>((n1 - n0) * inner), in = static_cast<int>(inner);
+    for (int k = threadIdx.x; k < count; k += blockDim.x) acc += ld(dy[((n0 + k / in) * C + c) * inner + k % in]);
   }
   acc = blockSum(acc);
-  if (threadIdx.x == 0) db[c] = static_cast<T>(acc + (beta == 0.0 ? 0.0 : beta * db[c]));
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
 template <class T>
-__global__ void activationForwardKernel(Activation kind, T alpha, const T* x, T* y, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) y[i] = activate(kind, alpha, x[i]);
+__global__ void biasFinishKernel(const double* partial, T* db, double beta, std::int64_t C, std::int64_t chunks) {
+  KAON_GRID_STRIDE(c, C) {
+    double acc = 0;
+    for (std::int64_t k = 0; k < chunks; ++k) acc += partial[c * chunks + k];
+    db[c] = st<T>(acc + (beta == 0.0 ? 0.0 : beta * ld(db[c])));
+  }
+}
+
+// y = act(y + b[c]) in place over [N, C, inner] (the epilogue of the fused convolution); b may
+// be null. Index type I: int when every index fits (cheaper division).
+template <class T, class I>
+__global__ void biasActivationKernel(T* y, const T* b, Activation kind, Acc<T> alpha, I C, I inner, I n) {
+  for (I i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    Acc<T> v = ld(y[i]);
+    if (b) v += ld(b[(i / inner) % C]);
+    y[i] = st<T>(activate(kind, alpha, v));
+  }
+}
+
+__global__ void biasActivationVec4Kernel(float4* y, const float* b, Activation kind, float alpha, int C, int inner4,
+                                         int n4) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += blockDim.x * gridDim.x) {
+    const float bc = b ? b[(i / inner4) % C] : 0.0f;
+    float4 v = y[i];
+    v.x = activate(kind, alpha, v.x + bc), v.y = activate(kind, alpha, v.y + bc);
+    v.z = activate(kind, alpha, v.z + bc), v.w = activate(kind, alpha, v.w + bc);
+    y[i] = v;
+  }
+}
+
+template <class T>
+__global__ void activationForwardKernel(Activation kind, Acc<T> alpha, const T* x, T* y, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) y[i] = st<T>(activate(kind, alpha, ld(x[i])));
 }
 
 // FP32 fast paths: 128-bit loads and stores (4 floats per thread) when sizes and alignment allow.
@@ -97,11 +176,11 @@ __global__ void biasAddVec4Kernel(float4* y, const float* b, std::int64_t C, std
 inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 template <class T>
-__global__ void activationBackwardKernel(Activation kind, T alpha, const T* x, const T* dy, T* dx, T beta,
+__global__ void activationBackwardKernel(Activation kind, Acc<T> alpha, const T* x, const T* dy, T* dx, Acc<T> beta,
                                          std::int64_t n) {
   KAON_GRID_STRIDE(i, n) {
-    T d = derivative(kind, alpha, x[i]) * dy[i];
-    dx[i] = beta == T(0) ? d : d + beta * dx[i];
+    Acc<T> d = derivative(kind, alpha, ld(x[i])) * ld(dy[i]);
+    dx[i] = st<T>(beta == Acc<T>(0) ? d : d + beta * ld(dx[i]));
   }
 }
 
@@ -113,9 +192,9 @@ __global__ void softmaxForwardKernel(const T* x, T* y, std::int64_t N, std::int6
     const T* xp = x + n * C * inner + i;
     T* yp = y + n * C * inner + i;
     double mx = -INFINITY, total = 0;
-    for (std::int64_t c = 0; c < C; ++c) mx = fmax(mx, static_cast<double>(xp[c * inner]));
-    for (std::int64_t c = 0; c < C; ++c) total += exp(static_cast<double>(xp[c * inner]) - mx);
-    for (std::int64_t c = 0; c < C; ++c) yp[c * inner] = static_cast<T>(exp(static_cast<double>(xp[c * inner]) - mx) / total);
+    for (std::int64_t c = 0; c < C; ++c) mx = fmax(mx, static_cast<double>(ld(xp[c * inner])));
+    for (std::int64_t c = 0; c < C; ++c) total += exp(static_cast<double>(ld(xp[c * inner])) - mx);
+    for (std::int64_t c = 0; c < C; ++c) yp[c * inner] = st<T>(exp(static_cast<double>(ld(xp[c * inner])) - mx) / total);
   }
 }
 
@@ -125,11 +204,11 @@ __global__ void softmaxBackwardKernel(const T* y, const T* dy, T* dx, double bet
   KAON_GRID_STRIDE(k, N * inner) {
     std::int64_t base = (k / inner) * C * inner + k % inner;
     double dot = 0;
-    for (std::int64_t c = 0; c < C; ++c) dot += static_cast<double>(y[base + c * inner]) * dy[base + c * inner];
+    for (std::int64_t c = 0; c < C; ++c) dot += static_cast<double>(ld(y[base + c * inner])) * ld(dy[base + c * inner]);
     for (std::int64_t c = 0; c < C; ++c) {
       std::int64_t at = base + c * inner;
-      double v = y[at] * (dy[at] - dot);
-      dx[at] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[at]);
+      double v = ld(y[at]) * (ld(dy[at]) - dot);
+      dx[at] = st<T>(beta == 0.0 ? v : v + beta * ld(dx[at]));
     }
   }
 }
@@ -140,41 +219,41 @@ __global__ void softmaxRowsForwardKernel(const T* x, T* y, std::int64_t C) {
   const T* xr = x + blockIdx.x * C;
   T* yr = y + blockIdx.x * C;
   double mx = -INFINITY;
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) mx = fmax(mx, static_cast<double>(xr[c]));
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) mx = fmax(mx, static_cast<double>(ld(xr[c])));
   mx = blockMax(mx);
   double total = 0;
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) total += exp(static_cast<double>(xr[c]) - mx);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) total += exp(static_cast<double>(ld(xr[c])) - mx);
   total = blockSum(total);
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = static_cast<T>(exp(static_cast<double>(xr[c]) - mx) / total);
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = st<T>(exp(static_cast<double>(ld(xr[c])) - mx) / total);
 }
 
 template <class T>
 __global__ void softmaxRowsBackwardKernel(const T* y, const T* dy, T* dx, double beta, std::int64_t C) {
   const std::int64_t base = blockIdx.x * C;
   double dot = 0;
-  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) dot += static_cast<double>(y[base + c]) * dy[base + c];
+  for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) dot += static_cast<double>(ld(y[base + c])) * ld(dy[base + c]);
   dot = blockSum(dot);
   for (std::int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    double v = y[base + c] * (dy[base + c] - dot);
-    dx[base + c] = static_cast<T>(beta == 0.0 ? v : v + beta * dx[base + c]);
+    double v = ld(y[base + c]) * (ld(dy[base + c]) - dot);
+    dx[base + c] = st<T>(beta == 0.0 ? v : v + beta * ld(dx[base + c]));
   }
 }
 
 template <class T>
-__global__ void axpbyKernel(T alpha, const T* a, T beta, const T* b, T* out, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) out[i] = alpha * a[i] + beta * b[i];
+__global__ void axpbyKernel(Acc<T> alpha, const T* a, Acc<T> beta, const T* b, T* out, std::int64_t n) {
+  KAON_GRID_STRIDE(i, n) out[i] = st<T>(alpha * ld(a[i]) + beta * ld(b[i]));
 }
 
 template <class T>
 __global__ void mulKernel(const T* a, const T* b, T* out, std::int64_t n) {
-  KAON_GRID_STRIDE(i, n) out[i] = a[i] * b[i];
+  KAON_GRID_STRIDE(i, n) out[i] = st<T>(ld(a[i]) * ld(b[i]));
 }
 
 template <class T>
 __global__ void partialSumKernel(const T* x, std::int64_t n, bool squares, double* partials) {
   double acc = 0;
   KAON_GRID_STRIDE(i, n) {
-    double v = x[i];
+    double v = ld(x[i]);
     acc += squares ? v * v : v;
   }
   acc = blockSum(acc);
@@ -201,7 +280,7 @@ __global__ void padForwardKernel(const T* x, T* y, PadDims d, std::int64_t n) {
     std::int64_t p = k / (d.out[0] * d.out[1] * d.out[2]);
     std::int64_t ix = ox - d.before[2], iy = oy - d.before[1], iz = oz - d.before[0];
     bool inside = ix >= 0 && ix < d.in[2] && iy >= 0 && iy < d.in[1] && iz >= 0 && iz < d.in[0];
-    y[k] = inside ? x[((p * d.in[0] + iz) * d.in[1] + iy) * d.in[2] + ix] : T(0);
+    y[k] = inside ? x[((p * d.in[0] + iz) * d.in[1] + iy) * d.in[2] + ix] : st<T>(0.0f);
   }
 }
 
@@ -212,7 +291,7 @@ __global__ void padBackwardKernel(const T* dy, T* dx, double beta, PadDims d, st
     std::int64_t ix = k % d.in[2], iy = k / d.in[2] % d.in[1], iz = k / (d.in[2] * d.in[1]) % d.in[0];
     std::int64_t p = k / (d.in[0] * d.in[1] * d.in[2]);
     T v = dy[((p * d.out[0] + iz + d.before[0]) * d.out[1] + iy + d.before[1]) * d.out[2] + ix + d.before[2]];
-    dx[k] = beta == 0.0 ? v : static_cast<T>(v + beta * dx[k]);
+    dx[k] = beta == 0.0 ? v : st<T>(ld(v) + beta * ld(dx[k]));
   }
 }
 
@@ -236,9 +315,45 @@ void biasAdd(T* y, const T* b, i64 N, i64 C, i64 inner, cudaStream_t s) {
   }
   biasAddKernel<<<gridFor(n), kThreads, 0, s>>>(y, b, C, inner, n);
 }
+i64 biasBackwardChunks(i64 N, i64 C) {
+  const i64 chunks = (2048 + C - 1) / std::max<i64>(C, 1);  // ~2048 blocks in all
+  return std::max<i64>(1, std::min(chunks, N));
+}
 template <class T>
-void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, cudaStream_t s) {
-  if (C > 0) biasBackwardKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(dy, db, beta, N, C, inner);
+void biasBackward(const T* dy, T* db, double beta, i64 N, i64 C, i64 inner, double* scratch, cudaStream_t s) {
+  if (C == 0) return;
+  const i64 chunks = biasBackwardChunks(N, C);
+  biasPartialKernel<<<static_cast<unsigned>(C * chunks), kThreads, 0, s>>>(dy, scratch, N, C, inner, chunks);
+  biasFinishKernel<<<gridFor(C), kThreads, 0, s>>>(scratch, db, beta, C, chunks);
+}
+template <class T>
+void biasActivation(T* y, const T* b, Activation kind, double alpha, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  const i64 n = N * C * inner;
+  if (n == 0) return;
+  if (n < 2147483647LL / 2) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (inner % 4 == 0 && aligned16(y)) {
+        biasActivationVec4Kernel<<<gridFor(n / 4), kThreads, 0, s>>>(reinterpret_cast<float4*>(y), b, kind,
+                                                                     static_cast<float>(alpha), static_cast<int>(C),
+                                                                     static_cast<int>(inner / 4), static_cast<int>(n / 4));
+        return;
+      }
+    }
+    if constexpr (sizeof(T) == 2) {
+      constexpr int k = Pack<T>::kN;
+      if (inner % k == 0 && aligned16(y)) {
+        biasActivationPackKernel<<<gridFor(n / k), kThreads, 0, s>>>(
+            reinterpret_cast<Pack<T>*>(y), b, kind, static_cast<Acc<T>>(alpha), static_cast<int>(C),
+            static_cast<int>(inner / k), static_cast<int>(n / k));
+        return;
+      }
+    }
+    biasActivationKernel<T, int><<<gridFor(n), kThreads, 0, s>>>(y, b, kind, static_cast<Acc<T>>(alpha),
+                                                                  static_cast<int>(C), static_cast<int>(inner),
+                                                                  static_cast<int>(n));
+  } else {
+    biasActivationKernel<T, i64><<<gridFor(n), kThreads, 0, s>>>(y, b, kind, static_cast<Acc<T>>(alpha), C, inner, n);
+  }
 }
 template <class T>
 void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, cudaStream_t s) {
@@ -250,13 +365,22 @@ void activationForward(Activation kind, double alpha, const T* x, T* y, i64 n, c
       return;
     }
   }
-  activationForwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<T>(alpha), x, y, n);
+  activationForwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<Acc<T>>(alpha), x, y, n);
 }
 template <class T>
 void activationBackward(Activation kind, double alpha, const T* x, const T* dy, T* dx, double beta, i64 n,
                         cudaStream_t s) {
-  activationBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<T>(alpha), x, dy, dx,
-                                                            static_cast<T>(beta), n);
+  if constexpr (sizeof(T) == 2) {
+    constexpr int k = Pack<T>::kN;
+    if (n % k == 0 && aligned16(x) && aligned16(dy) && aligned16(dx)) {
+      activationBackwardPackKernel<<<gridFor(n / k), kThreads, 0, s>>>(
+          kind, static_cast<Acc<T>>(alpha), reinterpret_cast<const Pack<T>*>(x), reinterpret_cast<const Pack<T>*>(dy),
+          reinterpret_cast<Pack<T>*>(dx), static_cast<Acc<T>>(beta), n / k);
+      return;
+    }
+  }
+  activationBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(kind, static_cast<Acc<T>>(alpha), x, dy, dx,
+                                                            static_cast<Acc<T>>(beta), n);
 }
 template <class T>
 void softmaxForward(const T* x, T* y, i64 N, i64 C, i64 inner, cudaStream_t s) {
@@ -276,7 +400,7 @@ void softmaxBackward(const T* y, const T* dy, T* dx, double beta, i64 N, i64 C, 
 }
 template <class T>
 void axpby(double alpha, const T* a, double beta, const T* b, T* out, i64 n, cudaStream_t s) {
-  axpbyKernel<<<gridFor(n), kThreads, 0, s>>>(static_cast<T>(alpha), a, static_cast<T>(beta), b, out, n);
+  axpbyKernel<<<gridFor(n), kThreads, 0, s>>>(static_cast<Acc<T>>(alpha), a, static_cast<Acc<T>>(beta), b, out, n);
 }
 template <class T>
 void mul(const T* a, const T* b, T* out, i64 n, cudaStream_t s) {
@@ -300,7 +424,8 @@ void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int befo
 
 #define KAON_INSTANTIATE(T)                                                                              \
   template void biasAdd<T>(T*, const T*, i64, i64, i64, cudaStream_t);                                   \
-  template void biasBackward<T>(const T*, T*, double, i64, i64, i64, cudaStream_t);                      \
+  template void biasBackward<T>(const T*, T*, double, i64, i64, i64, double*, cudaStream_t);             \
+  template void biasActivation<T>(T*, const T*, Activation, double, i64, i64, i64, cudaStream_t);        \
   template void activationForward<T>(Activation, double, const T*, T*, i64, cudaStream_t);               \
   template void activationBackward<T>(Activation, double, const T*, const T*, T*, double, i64, cudaStream_t); \
   template void softmaxForward<T>(const T*, T*, i64, i64, i64, cudaStream_t);                            \
@@ -310,8 +435,7 @@ void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int befo
   template void reduceSum<T>(const T*, i64, bool, double*, double*, cudaStream_t);                       \
   template void padForward<T>(const T*, T*, const Geom3&, const int*, cudaStream_t);                     \
   template void padBackward<T>(const T*, T*, double, const Geom3&, const int*, cudaStream_t);
-KAON_INSTANTIATE(float)
-KAON_INSTANTIATE(double)
+KAON_FOR_ALL_FLOAT_TYPES(KAON_INSTANTIATE)
 #undef KAON_INSTANTIATE
 
 }  // namespace kaon::ops::cuda

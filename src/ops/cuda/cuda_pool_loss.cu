@@ -46,7 +46,7 @@ __global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T*
     const I p = k / planeOut, o = k - p * planeOut;
     const I oz = o / (g.out[1] * g.out[2]), oy = o / g.out[2] % g.out[1], ox = o % g.out[2];
     const T* xp = x + static_cast<std::int64_t>(p) * planeIn;
-    T best = T(0);
+    Acc<T> best = 0;
     double acc = 0;
     I bestAt = -1, count = 0;
     for (I kz = 0; kz < g.kernel[0]; ++kz) {
@@ -59,7 +59,7 @@ __global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T*
           const I ix = ox * g.stride[2] - g.padBegin[2] + kx * g.dilation[2];
           if (ix < 0 || ix >= g.in[2]) continue;
           const I at = (iz * g.in[1] + iy) * g.in[2] + ix;
-          const T v = xp[at];
+          const Acc<T> v = ld(xp[at]);
           ++count;
           acc += v;
           if (bestAt < 0 || v > best) best = v, bestAt = at;  // first maximum wins, as on the CPU
@@ -67,11 +67,11 @@ __global__ void poolForwardKernel(PoolKind kind, bool includePad, const T* x, T*
       }
     }
     if (kind == PoolKind::Max) {
-      y[k] = bestAt < 0 ? static_cast<T>(-INFINITY) : best;
+      y[k] = st<T>(bestAt < 0 ? static_cast<Acc<T>>(-INFINITY) : best);
       argmax[k] = static_cast<std::int32_t>(bestAt);
     } else {
       I div = includePad ? tapCount(g, oz, oy, ox, true) : count;
-      y[k] = static_cast<T>(acc / static_cast<double>(div));
+      y[k] = st<T>(acc / static_cast<double>(div));
     }
   }
 }
@@ -98,15 +98,47 @@ __global__ void poolBackwardKernel(PoolKind kind, bool includePad, const T* dy, 
           const I oz = tz / g.stride[0], oy = ty / g.stride[1], ox = tx / g.stride[2];
           const I o = p * planeOut + (oz * g.out[1] + oy) * g.out[2] + ox;
           if (kind == PoolKind::Max) {
-            if (argmax[o] == at) acc += dy[o];
+            if (argmax[o] == at) acc += ld(dy[o]);
           } else {
-            acc += static_cast<double>(dy[o]) / static_cast<double>(tapCount(g, oz, oy, ox, includePad));
+            acc += static_cast<double>(ld(dy[o])) / static_cast<double>(tapCount(g, oz, oy, ox, includePad));
           }
         }
       }
     }
-    dx[k] = static_cast<T>(beta == 0.0 ? acc : acc + beta * dx[k]);
+    dx[k] = st<T>(beta == 0.0 ? acc : acc + beta * ld(dx[k]));
   }
+}
+
+// Windows that tile the input exactly (kernel == stride, no padding or dilation, out * stride ==
+// in): every input element lies in one window, so one thread per output writes its window's
+// gradients (the winner's dy or 0; dy / taps for average) with no search and no zero pass.
+template <class T, class I>
+__global__ void poolBackwardTiledKernel(PoolKind kind, const T* dy, const std::int32_t* argmax, T* dx, double beta,
+                                        G3<I> g, I n) {
+  const I planeIn = g.in[0] * g.in[1] * g.in[2], planeOut = g.out[0] * g.out[1] * g.out[2];
+  const double taps = static_cast<double>(g.kernel[0] * g.kernel[1] * g.kernel[2]);
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I p = k / planeOut, o = k - p * planeOut;
+    const I oz = o / (g.out[1] * g.out[2]), oy = o / g.out[2] % g.out[1], ox = o % g.out[2];
+    const double v = ld(dy[k]);
+    const I winner = kind == PoolKind::Max ? static_cast<I>(argmax[k]) : -1;
+    T* dp = dx + static_cast<std::int64_t>(p) * planeIn;
+    for (I kz = 0; kz < g.kernel[0]; ++kz)
+      for (I ky = 0; ky < g.kernel[1]; ++ky)
+        for (I kx = 0; kx < g.kernel[2]; ++kx) {
+          const I at = ((oz * g.stride[0] + kz) * g.in[1] + oy * g.stride[1] + ky) * g.in[2] + ox * g.stride[2] + kx;
+          const double d = kind == PoolKind::Max ? (at == winner ? v : 0.0) : v / taps;
+          dp[at] = st<T>(beta == 0.0 ? d : d + beta * ld(dp[at]));
+        }
+  }
+}
+
+bool tilesExactly(const Geom3& g) {
+  for (int a = 0; a < 3; ++a)
+    if (g.kernel[a] != g.stride[a] || g.padBegin[a] != 0 || g.padEnd[a] != 0 || g.dilation[a] != 1 ||
+        g.out[a] * g.stride[a] != g.in[a])
+      return false;
+  return true;
 }
 
 constexpr std::int64_t kIntLimit = 2147483647LL / 2;  // headroom for k + stride in the loops
@@ -183,6 +215,12 @@ void poolBackward(PoolKind kind, bool includePad, const T* dy, const std::int32_
                   const Geom3& g, cudaStream_t s) {
   i64 n = g.planes * g.in[0] * g.in[1] * g.in[2];
   if (n == 0) return;
+  const i64 outputs = g.planes * g.out[0] * g.out[1] * g.out[2];
+  if (tilesExactly(g) && n < kIntLimit) {
+    poolBackwardTiledKernel<T, int><<<gridFor(outputs), kThreads, 0, s>>>(kind, dy, argmax, dx, beta, G3<int>(g),
+                                                                           static_cast<int>(outputs));
+    return;
+  }
   if (n < kIntLimit && g.planes * g.out[0] * g.out[1] * g.out[2] < kIntLimit)
     poolBackwardKernel<T, int><<<gridFor(n), kThreads, 0, s>>>(kind, includePad, dy, argmax, dx, beta, G3<int>(g), static_cast<int>(n));
   else
@@ -194,10 +232,15 @@ void lossForwardBackward(LossKind kind, const T* pred, const T* target, const T*
   if (N > 0) lossKernel<<<static_cast<unsigned>(N), kThreads, 0, s>>>(kind, pred, target, weight, gradScale, loss, grad, inner);
 }
 
-#define KAON_INSTANTIATE(T)                                                                                      \
+#define KAON_INSTANTIATE_POOL(T)                                                                                 \
   template void poolForward<T>(PoolKind, bool, const T*, T*, std::int32_t*, const Geom3&, cudaStream_t);         \
   template void poolBackward<T>(PoolKind, bool, const T*, const std::int32_t*, T*, double, const Geom3&,         \
-                                cudaStream_t);                                                                   \
+                                cudaStream_t);
+KAON_FOR_ALL_FLOAT_TYPES(KAON_INSTANTIATE_POOL)
+#undef KAON_INSTANTIATE_POOL
+
+// Losses: float and double only (a mixed-precision model's output is converted to fp32 first).
+#define KAON_INSTANTIATE(T)                                                                                      \
   template void lossForwardBackward<T>(LossKind, const T*, const T*, const T*, double, T*, T*, i64, i64, cudaStream_t);
 KAON_INSTANTIATE(float)
 KAON_INSTANTIATE(double)

@@ -8,6 +8,7 @@ namespace kaon::ops {
 void registerCudaKernels(KernelTable& t) {
   t.gemm = cudak::gemm;
   t.convForward = cudak::convForward;
+  t.convForwardFused = cudak::convForwardFused;
   t.convBackwardData = cudak::convBackwardData;
   t.convBackwardFilter = cudak::convBackwardFilter;
   t.biasAdd = cudak::biasAdd;
@@ -18,6 +19,7 @@ void registerCudaKernels(KernelTable& t) {
   t.softmaxBackward = cudak::softmaxBackward;
   t.axpby = cudak::axpby;
   t.mul = cudak::mul;
+  t.convert = cudak::convert;
   t.sumAll = cudak::sumAll;
   t.sumSquares = cudak::sumSquares;
   t.sumMiddleForward = cudak::sumMiddleForward;
