@@ -102,13 +102,17 @@ int run(int argc, char** argv) {
   std::string resumeFrom = kaon::apps::resolveResume(rc.resume, rc.trainer.checkpointDir);
   if (rc.mode == "downpour" || (rc.mode == "easgd" && rc.easgdAsynchronous)) {
     // Master/worker modes: rank 0 holds the master weights; batch sizes are per worker.
-    if (!resumeFrom.empty()) throw kaon::NotImplemented("resuming " + rc.mode + " (asynchronous) runs");
     kaon::train::AsyncTrainer trainer(model, *opt.optimizer, lr, *data.train, data.validation.get(), rc.trainer,
                                       rc.async, *comm);
+    if (!resumeFrom.empty()) trainer.resumeFrom(resumeFrom);
     trainer.fit();
     if (root && rc.mode == "downpour")
       spdlog::info("downpour: {} updates, staleness mean {:.2f}, max {}", trainer.stats().updates,
                    trainer.stats().meanStaleness, trainer.stats().maxStaleness);
+    if (root && rc.async.masters > 1)
+      spdlog::info("hierarchical downpour: {} exchanges with {} sub-masters, exchange staleness mean {:.2f}, max {}",
+                   trainer.stats().exchanges, rc.async.masters, trainer.stats().meanExchangeStaleness,
+                   trainer.stats().maxExchangeStaleness);
     return kaon::train::StopSignals::requested() ? kaon::train::kExitInterrupted : 0;
   }
   // GPU gradients, weights and buffers of several ranks: NCCL (or host staging, per gpu.communicator);

@@ -3,6 +3,7 @@
 with gradient communication on, and with it off (DDP's no_sync), for the same sweep.
 
     python3 -m torch.distributed.run --nproc_per_node 4 scripts/bench_ddp_cpu.py --threads 2 --csv ddp.csv
+    mpirun -n 4 python3 scripts/bench_ddp_cpu.py --threads 2 --csv ddp.csv   # same launcher as Kaon
 Rank 0 appends one row per mode to --csv with the columns of kaon-bench-scaling.
 """
 import argparse
@@ -32,8 +33,13 @@ def main():
     p.add_argument("--pixels", type=int, default=64)
     p.add_argument("--filters", type=int, default=128)
     p.add_argument("--csv", default="")
+    p.add_argument("--label", default="weak", help="put in the CSV row as pytorch-ddp-<label>")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if "RANK" not in os.environ and "OMPI_COMM_WORLD_RANK" in os.environ:
+        # Launched by Open MPI's mpirun (one host): gloo's env:// rendezvous from its variables.
+        os.environ.update(RANK=os.environ["OMPI_COMM_WORLD_RANK"], WORLD_SIZE=os.environ["OMPI_COMM_WORLD_SIZE"],
+                          MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ.get("KAON_DDP_PORT", "29533"))
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(1)
@@ -60,11 +66,11 @@ def main():
             step()
         dist.barrier()
         ms = 1e3 * (time.perf_counter() - t) / a.steps
-        rows.append(f"pytorch-ddp,{world},{a.batch_per_rank},{a.threads},{comm},{ms:.2f},,,,,"
-                    f"{a.batch_per_rank * world / (ms / 1e3):.1f},,,")
+        rows.append(f"pytorch-ddp-{a.label},{world},{a.batch_per_rank},{a.threads},{comm},{ms:.2f},,,,,"
+                    f"{a.batch_per_rank * world / (ms / 1e3):.1f},,,,,")
     if rank == 0:
         header = ("label,ranks,batch_per_rank,threads,comm,step_ms,compute_ms,exposed_comm_ms,data_ms,"
-                  "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps")
+                  "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share")
         print(header)
         print("\n".join(rows))
         if a.csv:

@@ -33,6 +33,12 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     rc.async.pullEvery = d->getOr<int>("pull_every", 1);
     if (rc.async.pullEvery < 1) d->failKey("pull_every", "must be >= 1");
     rc.async.stalenessScaledLr = d->getOr<bool>("staleness_lr", false);
+    rc.async.masters = d->getOr<int>("masters", 1);
+    if (rc.async.masters < 1) d->failKey("masters", "must be >= 1 (1: one master; k > 1: top master + k sub-masters)");
+    rc.async.exchangeEvery = d->getOr<int>("exchange_every", 8);
+    if (rc.async.exchangeEvery < 1) d->failKey("exchange_every", "must be >= 1");
+    if (d->has("exchange_every") && rc.async.masters == 1)
+      d->failKey("exchange_every", "applies to hierarchical downpour (masters > 1) only");
     d->finish();
   }
   if (auto e = node.findChild("easgd")) {
@@ -85,6 +91,11 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     if (t.lossScale.growthInterval < 1) ls->failKey("growth_interval", "must be >= 1");
     ls->finish();
   }
+  t.syncBatchNorm = node.getOr<bool>("sync_batchnorm", false);
+  if (t.syncBatchNorm && rc.mode != "sync")
+    node.failKey("sync_batchnorm", "applies to trainer.mode: sync only (downpour/easgd workers normalise alone)");
+  if (t.syncBatchNorm && t.reproducible)
+    node.failKey("sync_batchnorm", "cannot be combined with trainer.reproducible (micro-batches normalise alone)");
   t.stallTimeoutSeconds = node.getOr<double>("stall_timeout", 600.0);
   if (t.stallTimeoutSeconds < 0) node.failKey("stall_timeout", "must be >= 0 seconds (0 disables)");
   double bucketMb = node.getOr<double>("bucket_mb", 25.0);
@@ -97,6 +108,7 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     if (t.reproducible) node.failKey("reproducible", "not implemented for trainer.kind: gan");
     if (t.precision != Precision::Fp32)
       node.failKey("precision", "not implemented: precision other than fp32 for trainer.kind: gan");
+    if (t.syncBatchNorm) node.failKey("sync_batchnorm", "not implemented for trainer.kind: gan");
   } else {
     t.loss = ops::lossFromName(node.getChoice(
         "loss", {"softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "mape"}));

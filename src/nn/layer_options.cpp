@@ -122,6 +122,7 @@ BatchNormOptions readBatchNormOptions(config::ConfigNode& n) {
   if (o.epsilon <= 0) n.failKey("epsilon", "must be > 0");
   o.center = n.getOr<bool>("center", o.center);
   o.scale = n.getOr<bool>("scale", o.scale);
+  o.sync = n.getOr<bool>("sync", o.sync);
   return o;
 }
 

@@ -179,7 +179,7 @@ std::vector<Tensor> Model::forwardMulti(const std::vector<Tensor>& inputs, bool 
     lastInputs_ = inputs;
   }
   activations_.assign(nodes_.size(), Tensor());
-  ForwardContext ctx{training, seed_, step_, 0};
+  ForwardContext ctx{training, seed_, step_, 0, replicas_};
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     std::vector<Tensor> in;
     for (int src : nodes_[i].inputs) in.push_back(src >= 0 ? activations_[src] : lastInputs_[-src - 1]);
@@ -232,6 +232,7 @@ std::vector<Tensor> Model::backwardMulti(const std::vector<Tensor>& outputGrads,
     Node& node = nodes_[i];
     BackwardContext ctx;
     ctx.accumulateParamGrads = options.accumulateParamGrads;
+    ctx.replicas = replicas_;
     for (int src : node.inputs) ctx.needInputGrad.push_back(src >= 0 ? needs[src] : options.wantInputGrads);
     std::vector<Tensor> dx = node.layer->backward(grads[i], ctx);
     grads[i] = Tensor();

@@ -116,6 +116,22 @@ struct KernelTable {
   void (*batchNormBackward)(bool training, const Tensor& x, const Tensor& dy, const Tensor& gamma,
                             const Tensor& saveMean, const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma,
                             const Tensor& dbeta, double betaAcc) = nullptr;
+  // Batch normalisation over several replicas (SyncBatchNorm), in steps around the caller's sums
+  // across replicas. batchNormStatistics: stats [2C + 1] float64 = (sum of x per channel, sum of
+  // x^2 per channel, M). batchNormForwardFromStatistics: the training forward with mean = S1/M and
+  // (biased) var = max(0, S2/M - mean^2) from such stats (summed over replicas), running statistics
+  // updated as in batchNormForward with that M. batchNormBackwardFromSums: the training dx given
+  // sums [2, C] (x's dtype: sum dy, sum dy * xhat, summed over replicas; batchNormBackward's dbeta and
+  // dgamma of each replica) and the forward's replica stats (their last element M counts the values
+  // per channel over the replicas).
+  void (*batchNormStatistics)(const Tensor& x, const Tensor& stats) = nullptr;
+  void (*batchNormForwardFromStatistics)(double momentum, double eps, const Tensor& x, const Tensor& gamma,
+                                         const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar,
+                                         const Tensor& stats, const Tensor& y, const Tensor& saveMean,
+                                         const Tensor& saveInvStd) = nullptr;
+  void (*batchNormBackwardFromSums)(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                                    const Tensor& saveInvStd, const Tensor& sums, const Tensor& stats,
+                                    const Tensor& dx) = nullptr;
 
   // Inverted dropout with the counter-based generator of kaon/ops/counter_rng.hpp: element i (flat
   // index into x) is kept iff counterUniform(seed, offset + i) >= rate, so every backend draws the same

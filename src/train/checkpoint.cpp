@@ -117,6 +117,7 @@ void saveCheckpoint(const std::string& path, const std::vector<CheckpointNetwork
     f.writeAttribute("step_in_epoch", progress.stepInEpoch);
     f.writeAttribute("global_step", progress.globalStep);
     f.writeAttribute("ranks", progress.ranks);
+    f.writeAttribute("strategy", progress.strategy);
     f.writeAttribute("config", configText);
     for (const auto& n : networks) writeNetwork(f, n);
     for (const auto& [name, t] : strategyState) f.writeTensor("/strategy/" + name, onHost(t));
@@ -130,6 +131,13 @@ void saveCheckpoint(const std::string& path, const std::vector<CheckpointNetwork
     fs::remove(tmp, ec);  // never leave a half-written file behind
     throw;
   }
+}
+
+void checkStrategyMatches(const std::string& path, const std::string& saved, const std::string& current) {
+  KAON_CHECK(saved == current,
+             "{}: the checkpoint was written by a '{}' run, this run is '{}' (trainer.mode, trainer.easgd.asynchronous, "
+             "trainer.downpour.masters must match to resume; trainer.checkpoint.resume=never starts afresh)",
+             path, saved, current);
 }
 
 TrainingProgress loadCheckpoint(const std::string& path, const std::vector<CheckpointNetwork>& networks,
@@ -152,6 +160,7 @@ TrainingProgress loadCheckpoint(const std::string& path, const std::vector<Check
   progress.stepInEpoch = f.readIntAttribute("step_in_epoch");
   progress.globalStep = f.readIntAttribute("global_step");
   progress.ranks = f.hasAttribute("ranks") ? f.readIntAttribute("ranks") : 1;
+  progress.strategy = f.hasAttribute("strategy") ? f.readStringAttribute("strategy") : "sync";
   return progress;
 }
 
@@ -172,6 +181,11 @@ Tensor readOptionalState(const std::string& path, const std::string& name) {
   io::Hdf5File f(path, io::Hdf5File::Mode::Read);
   const std::string object = "/strategy/" + name;
   return f.exists(object) ? f.readTensor(object, DType::Float64) : Tensor();
+}
+
+std::string checkpointStrategy(const std::string& path) {
+  io::Hdf5File f(path, io::Hdf5File::Mode::Read);
+  return f.hasAttribute("strategy") ? f.readStringAttribute("strategy") : "sync";
 }
 
 std::string checkpointConfig(const std::string& path) {

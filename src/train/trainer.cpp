@@ -16,6 +16,7 @@
 #include "batch_feed.hpp"
 #include "device_prefetcher.hpp"
 #include "progress.hpp"
+#include "replica_reducer.hpp"
 
 namespace kaon::train {
 
@@ -29,6 +30,7 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     comm_ = ownedComm_.get();
   }
   progress_.ranks = comm_->size();
+  progress_.strategy = options_.easgd ? "easgd" : "sync";
   if (!options_.timelinePath.empty()) timeline_ = std::make_unique<Timeline>(comm_->rank());
   KAON_CHECK(model_.built(), "trainer: the model must be built");
   KAON_CHECK(options_.epochs >= 1, "trainer.epochs must be >= 1, got {}", options_.epochs);
@@ -73,6 +75,12 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
     // Every rank starts from rank 0's weights and statistics.
     comm_->broadcast(model_.parameters(), 0);
     if (model_.buffers().numel() > 0) comm_->broadcast(model_.buffers(), 0);
+    if (options_.syncBatchNorm) {
+      KAON_CHECK(!options_.reproducible && !options_.easgd,
+                 "trainer.sync_batchnorm applies to synchronous allreduce (not reproducible mode or easgd)");
+      replicaReducer_ = makeReplicaReducer(*comm_);
+      model_.setReplicaReducer(replicaReducer_.get());
+    }
     if (options_.reproducible) {
       // Gradients travel per micro-batch in reproducibleStep; no bucketed averaging.
     } else if (options_.easgd) {
@@ -88,7 +96,9 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
   }
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  if (replicaReducer_) model_.setReplicaReducer(nullptr);  // the model outlives this trainer
+}
 
 void Trainer::checkRanksAgree() {
   // Ranks that built different models or read different configs would silently train
@@ -167,6 +177,7 @@ NamedTensors Trainer::strategyState() const {
 }
 
 void Trainer::resumeFrom(const std::string& path) {
+  checkStrategyMatches(path, checkpointStrategy(path), progress_.strategy);
   progress_ = loadCheckpoint(path, model_, optimizer_,
                              center_.defined() ? NamedTensors{{"center", center_}} : NamedTensors{});
   if (scaler_) {
@@ -217,6 +228,7 @@ Trainer::StepResult Trainer::trainStep(const data::Batch& anyBatch, std::int64_t
   times_.exposedComm += seconds(t1, t2);
   times_.optimizer += seconds(t2, t3);
   ++times_.steps;
+  if (options_.recordStepMarks) marks_.push_back({t1, t2});
   if (timeline_) {
     timeline_->add("forward+backward", "compute", t0, t1);
     if (allreducer_) timeline_->add("wait for gradients", "comm-wait", t1, t2);

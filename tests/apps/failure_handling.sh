@@ -4,7 +4,10 @@
 #     with a message naming the rank;
 #  2. SIGTERM (single process) and SIGUSR1 (to one rank of an mpiexec job) write a checkpoint
 #     and exit with 75, and the run resumes from it;
-#  3. ranks launched with different configs are refused.
+#  3. ranks launched with different configs are refused;
+#  4. hierarchical Downpour (top master, 2 sub-masters, 2 workers): a worker or a sub-master
+#     dying ends the job non-zero within the limit;
+#  5. a Downpour run resumes from its checkpoint (master counters, workers' places).
 set -uo pipefail
 app="$1"; config="$2"; work="$3"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
@@ -66,5 +69,32 @@ rc=$?
 grep -q "ranks disagree on the config" "$work/mismatch.log" || fail "mismatch: no 'ranks disagree' message"
 echo "mismatch: rc=$rc"
 
-echo "$(( 6 - failures )) passed, $failures failed"
+# Hierarchical Downpour: rank 3 is a worker, rank 1 a sub-master.
+hier=(mpiexec -n 5 --oversubscribe --bind-to none)
+for who in 3:worker 1:sub-master; do
+  rank=${who%%:*} role=${who#*:}
+  start=$(date +%s)
+  KAON_FAULT_INJECT="$rank:3:exit" timeout 120 "${hier[@]}" "$app" "$config" "${common[@]}" --set trainer.epochs=50 \
+    --set trainer.mode=downpour --set trainer.downpour.masters=2 >"$work/hier-$role.log" 2>&1
+  rc=$? elapsed=$(( $(date +%s) - start ))
+  [ $rc -ne 0 ] || fail "hierarchical, $role dies: job exited 0"
+  [ $rc -ne 124 ] || fail "hierarchical, $role dies: job still running after 120 s"
+  [ $elapsed -le 60 ] || fail "hierarchical, $role dies: took ${elapsed}s to end (limit 60 s)"
+  echo "hierarchical downpour, $role dies: rc=$rc in ${elapsed}s"
+done
+
+# Downpour: one epoch with a checkpoint, then a second run resumes it to two epochs.
+ck3="$work/ck3"
+down=(--set trainer.mode=downpour --set trainer.checkpoint.dir="$ck3")
+timeout 120 "${mpi[@]}" "$app" "$config" "${common[@]}" "${down[@]}" --set trainer.epochs=1 >"$work/down1.log" 2>&1 \
+  || fail "downpour: first run failed"
+timeout 120 "${mpi[@]}" "$app" "$config" "${common[@]}" "${down[@]}" --set trainer.epochs=2 >"$work/down2.log" 2>&1
+rc=$?
+[ $rc -eq 0 ] || fail "downpour resume: rc=$rc"
+grep -q "resumed downpour" "$work/down2.log" || fail "downpour: the second run did not resume"
+grep -q "epoch 2/2" "$work/down2.log" || fail "downpour: the resumed run did not train epoch 2"
+! grep -q "epoch 1/2" "$work/down2.log" || fail "downpour: the resumed run trained epoch 1 again"
+echo "downpour resume: rc=$rc"
+
+echo "$(( 9 - failures )) passed, $failures failed"
 [ $failures -eq 0 ]

@@ -90,6 +90,21 @@ TEST(RunConfig, EachBadConfigGivesItsOwnError) {
   EXPECT_TRUE(mentions(errorOf([] { parseRunConfig("version: 1\n", "empty.yaml"); }), {"model", "missing"}));
 }
 
+TEST(RunConfig, DistributedTrainingKeys) {
+  auto err = [](std::vector<std::string> overrides) {
+    return errorOf([&] { parseRunConfig(kBase, "bad.yaml", overrides); });
+  };
+  EXPECT_TRUE(parseRunConfig(kBase, "b", {"trainer.sync_batchnorm=true"}).trainer.syncBatchNorm);
+  EXPECT_FALSE(parseRunConfig(kBase, "b").trainer.syncBatchNorm);
+  EXPECT_TRUE(mentions(err({"trainer.sync_batchnorm=true", "trainer.mode=downpour"}),
+                       {"trainer.sync_batchnorm", "sync only"}));
+  EXPECT_TRUE(mentions(err({"trainer.sync_batchnorm=true", "trainer.reproducible=true", "trainer.micro_batch=2"}),
+                       {"trainer.sync_batchnorm", "reproducible"}));
+  // Per layer: sync: false keeps a batch_norm layer's statistics local.
+  RunConfig rc = parseRunConfig(kBase, "b", {"model.layers[0]={type: batch_norm, sync: false}"});
+  EXPECT_NE(buildModel(rc).summary().find("sync off"), std::string::npos);
+}
+
 TEST(RunConfig, DeviceAndGpuKeys) {
   RunConfig rc = parseRunConfig(kBase, "base.yaml");
   EXPECT_EQ(rc.device, "cpu");  // the default: results do not change with the machine

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../../src/ops/kernel_table.hpp"
+#include "../support/replica_norm.hpp"
 #include "kaon/ops/reduce.hpp"
 #include "gpu_util.hpp"
 
@@ -134,6 +135,27 @@ TEST(GpuLayout, BatchNormTrainingMatchesHostFormulas) {
               gamma.data<double>()[1] * (x.data<double>()[S + 1] - rmH.data<double>()[1]) / std::sqrt(rvH.data<double>()[1] + eps) +
                   beta.data<double>()[1],
               1e-12);
+}
+
+// Synchronised batch norm: the replica op sequence on the GPU (slices of one batch, sums added
+// as an allreduce would) against the CPU's batch norm over the whole batch.
+TEST(GpuLayout, SyncBatchNormSlicesMatchTheWholeBatchOnTheCpu) {
+  KAON_REQUIRE_GPU();
+  const Shape shape{7, 4, 9, 8};
+  Tensor x = randomTensor(shape, 1, DType::Float32, -2.0, 3.0), dy = randomTensor(shape, 6);
+  Tensor gamma = randomTensor(Shape{4}, 2, DType::Float32, 0.5, 1.5), beta = randomTensor(Shape{4}, 3);
+  Tensor rm = randomTensor(Shape{4}, 4), rv = randomTensor(Shape{4}, 5, DType::Float32, 0.5, 2.0);
+  auto sync = testing::replicaBatchNorm(toGpu(x), toGpu(dy), toGpu(gamma), toGpu(beta), toGpu(rm), toGpu(rv),
+                                        {0, 3, 7}, 0.9, 1e-3);
+  Tensor wholeMean = rm.clone(), wholeVar = rv.clone(), dgamma = Tensor::zeros(Shape{4}), dbeta = Tensor::zeros(Shape{4});
+  ops::BatchNormResult whole = ops::batchNorm(x, gamma, beta, wholeMean, wholeVar, true, 0.9, 1e-3);
+  Tensor dx = ops::batchNormBackward(true, x, dy, gamma, whole.saveMean, whole.saveInvStd, dgamma, dbeta, 0.0);
+  EXPECT_GPU_CLOSE(sync.y, whole.y, kTolF32);
+  EXPECT_GPU_CLOSE(sync.runningMean, wholeMean, kTolF32);
+  EXPECT_GPU_CLOSE(sync.runningVar, wholeVar, kTolF32);
+  EXPECT_GPU_CLOSE(sync.dx, dx, kTolF32);
+  EXPECT_GPU_CLOSE(sync.dgamma, dgamma, kTolF32);
+  EXPECT_GPU_CLOSE(sync.dbeta, dbeta, kTolF32);
 }
 
 }  // namespace

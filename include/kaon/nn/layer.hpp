@@ -39,16 +39,28 @@ struct Buffer {
   std::int64_t offset = 0;
 };
 
+// Sums tensors over the replicas of a data-parallel job, for layers whose training forward and
+// backward need statistics of the whole global batch (synchronised batch norm). The training
+// layer (train/) implements it over its communicator, so nn/ knows nothing of ranks. Every
+// replica must call sum() in the same order with tensors of the same size.
+class ReplicaReducer {
+ public:
+  virtual ~ReplicaReducer() = default;
+  virtual void sum(const Tensor& t) = 0;  // in place; on the tensor's device
+};
+
 struct ForwardContext {
   bool training = false;
   std::uint64_t seed = 0;  // with step and the layer's index: the dropout stream
   std::uint64_t step = 0;  // counts training forwards of the model
   int layerIndex = 0;
+  ReplicaReducer* replicas = nullptr;  // set while a data-parallel trainer synchronises batch norm
 };
 
 struct BackwardContext {
   bool accumulateParamGrads = true;
   std::vector<bool> needInputGrad;  // one per input
+  ReplicaReducer* replicas = nullptr;  // as in ForwardContext
 };
 
 class Layer {

@@ -96,6 +96,10 @@ class Model {
   // their own so their masks differ.
   void setStochasticSeed(std::uint64_t seed) { seed_ = seed; }
   void setForwardStep(std::uint64_t step) { step_ = step; }
+  // Layers that support it (batch_norm with sync) compute their training statistics over all
+  // replicas through `reducer` (null: each replica alone). Not owned; must outlive its use.
+  void setReplicaReducer(ReplicaReducer* reducer) { replicas_ = reducer; }
+  ReplicaReducer* replicaReducer() const { return replicas_; }
 
   // ---- structure ----
   Layer& layer(const std::string& name);
@@ -128,6 +132,7 @@ class Model {
   double gradScale_ = 1.0;
   bool built_ = false;
   std::uint64_t seed_ = 0, step_ = 0;
+  ReplicaReducer* replicas_ = nullptr;
   std::vector<Tensor> activations_;  // node outputs of the last forward
   std::vector<Tensor> lastInputs_;
   std::function<void(const GradientReady&)> gradientReady_;

@@ -25,4 +25,22 @@ Tensor batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const
                          const Tensor& saveMean, const Tensor& saveInvStd, const Tensor& dgamma, const Tensor& dbeta,
                          double betaAcc, bool wantDx = true);
 
+// Batch normalisation whose statistics span several replicas (SyncBatchNorm). The caller sums the
+// returned statistics across replicas between the calls (an allreduce), in this order:
+//   stats = batchNormStatistics(x);           // [2C + 1] float64 on x's device: sum x, sum x^2, M
+//   (sum stats over replicas)
+//   r = batchNormFromStatistics(x, ..., stats);  // training forward with the replicas' mean/var
+//   sums = batchNormBackwardSums(x, dy, r...)    // [2, C] in x's dtype: sum dy, sum dy * xhat
+//   (add them to dbeta/dgamma, then sum them over replicas)
+//   dx = batchNormBackwardFromSums(x, dy, gamma, r..., sums, stats)   // M from stats
+// With one replica this is batchNorm/batchNormBackward in training mode, up to rounding (the
+// variance comes from the sum of squares in double instead of a second centred pass).
+Tensor batchNormStatistics(const Tensor& x);
+BatchNormResult batchNormFromStatistics(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        const Tensor& runningMean, const Tensor& runningVar, const Tensor& stats,
+                                        double momentum, double eps);
+Tensor batchNormBackwardSums(const Tensor& x, const Tensor& dy, const Tensor& saveMean, const Tensor& saveInvStd);
+Tensor batchNormBackwardFromSums(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                                 const Tensor& saveInvStd, const Tensor& sums, const Tensor& stats);
+
 }  // namespace kaon::ops

@@ -1,12 +1,13 @@
 #pragma once
 // Checkpoints: everything needed to continue a run exactly, in one HDF5 file readable by
 // h5py. Layout (format 1):
-//   /                 attrs: kaon_format=1, epoch, step_in_epoch, global_step, ranks, forward_step,
-//                            optimizer, optimizer_steps, config (the effective YAML)
+//   /                 attrs: kaon_format=1, epoch, step_in_epoch, global_step, ranks, strategy,
+//                            forward_step, optimizer, optimizer_steps, config (the effective YAML)
 //   /model/<layer>/<param>        parameters, named and shaped as in the model
 //   /buffers/<layer>/<buffer>     non-trainable state (batch-norm running statistics)
 //   /optimizer/<state>            flat optimizer state (momentum, Adam moments, ...)
-//   /strategy/<state>             training-strategy state (the EASGD center variable)
+//   /strategy/<state>             training-strategy state (the EASGD center variable; the
+//                                 master's counters and per-worker steps of downpour/async easgd)
 // A run of several networks (the GAN's generator and discriminator) keeps each network's
 // model, buffers and optimizer under its own group, with the per-network attributes
 // (forward_step, optimizer, optimizer_steps, parameter_count) on that group:
@@ -28,7 +29,14 @@ struct TrainingProgress {
   std::int64_t stepInEpoch = 0;  // batches done in the current (incomplete) epoch
   std::int64_t globalStep = 0;   // optimizer steps so far
   std::int64_t ranks = 1;        // ranks of the run that wrote it (resuming with another count warns)
+  // The training strategy that wrote it: "sync", "easgd" (synchronous), "easgd-async",
+  // "downpour" or "downpour-hierarchical"; files without the attribute are "sync".
+  std::string strategy = "sync";
 };
+
+// Throws, naming the config keys, when a checkpoint written by `saved` is resumed by a run of
+// strategy `current` (their state differs: center variable, master counters, per-worker steps).
+void checkStrategyMatches(const std::string& path, const std::string& saved, const std::string& current);
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
@@ -61,5 +69,7 @@ Tensor readOptionalState(const std::string& path, const std::string& name);
 
 // The config text stored in a checkpoint.
 std::string checkpointConfig(const std::string& path);
+// The strategy that wrote a checkpoint (TrainingProgress::strategy).
+std::string checkpointStrategy(const std::string& path);
 
 }  // namespace kaon::train

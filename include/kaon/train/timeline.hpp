@@ -56,4 +56,11 @@ struct StepTimes {
   long long steps = 0;
 };
 
+// When one step's backward ended and when its averaged gradients were there (after the wait
+// for the buckets in flight); recorded per step with TrainerOptions::recordStepMarks, so a
+// benchmark can split that wait into the wait for the slowest rank and exposed communication.
+struct StepMark {
+  std::chrono::steady_clock::time_point backwardEnd, gradientsReady;
+};
+
 }  // namespace kaon::train

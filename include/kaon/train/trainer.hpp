@@ -70,11 +70,15 @@ struct TrainerOptions {
   bool easgd = false;
   int easgdTau = 4;
   double easgdAlpha = 0.0;  // 0: 0.9 / ranks
+  // Synchronised batch norm (multi-rank sync mode): batch-norm layers compute their training
+  // statistics, and the matching backward sums, over the global batch of all ranks.
+  bool syncBatchNorm = false;
   std::string timelinePath;       // write a Chrome/Perfetto trace per rank here (empty: none)
   // fp32 | tf32 | bf16 | fp16 (kaon/core/precision.hpp); anything but fp32 needs a GPU model.
   Precision precision = Precision::Fp32;
   LossScalerOptions lossScale;  // fp16 only
   bool synchroniseGradients = true;  // false only for benchmarks measuring the communication cost
+  bool recordStepMarks = false;      // benchmarks: keep a StepMark per step (stepMarks())
   // Called after every optimizer step (progress hooks, fault injection in tests).
   std::function<void(std::int64_t globalStep)> afterStep;
 };
@@ -102,6 +106,7 @@ class Trainer {
   // Where the steps' time went so far (this rank).
   const StepTimes& stepTimes() const { return times_; }
   const LossScaler* lossScaler() const { return scaler_.get(); }  // fp16 runs only
+  const std::vector<StepMark>& stepMarks() const { return marks_; }
   std::map<std::string, double> evaluate(const data::Dataset& dataset);
   // One optimisation step on a batch: the batch loss and the model output it came from.
   struct StepResult {
@@ -139,8 +144,10 @@ class Trainer {
   std::unique_ptr<class DeviceBatchPrefetcher> prefetcher_;  // GPU model: batches one step ahead
   std::unique_ptr<class Watchdog> watchdog_;
   std::unique_ptr<LossScaler> scaler_;  // fp16: dynamic loss scaling
+  std::unique_ptr<nn::ReplicaReducer> replicaReducer_;  // sync_batchnorm: installed in the model
   bool interrupted_ = false;
   StepTimes times_;
+  std::vector<StepMark> marks_;
   std::chrono::steady_clock::time_point lastCheckpoint_ = std::chrono::steady_clock::now();
   std::unique_ptr<Timeline> timeline_;
   Tensor center_, elasticDiff_;  // synchronous EASGD state

@@ -31,6 +31,9 @@ void registerCpuKernels(KernelTable& t) {
   t.copyFromAxis = cpu::copyFromAxis;
   t.batchNormForward = cpu::batchNormForward;
   t.batchNormBackward = cpu::batchNormBackward;
+  t.batchNormStatistics = cpu::batchNormStatistics;
+  t.batchNormForwardFromStatistics = cpu::batchNormForwardFromStatistics;
+  t.batchNormBackwardFromSums = cpu::batchNormBackwardFromSums;
   t.dropoutForward = cpu::dropoutForward;
   t.sgdStep = cpu::sgdStep;
   t.adamStep = cpu::adamStep;

@@ -52,6 +52,13 @@ void poolBackward(PoolKind kind, bool includePad, const Tensor& dy, const Tensor
 void lossForwardBackward(LossKind kind, const Tensor& pred, const Tensor& target, const Tensor& weight,
                          double gradScale, const Tensor& loss, const Tensor& grad);
 
+void batchNormStatistics(const Tensor& x, const Tensor& stats);
+void batchNormForwardFromStatistics(double momentum, double eps, const Tensor& x, const Tensor& gamma,
+                                    const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar,
+                                    const Tensor& stats, const Tensor& y, const Tensor& saveMean,
+                                    const Tensor& saveInvStd);
+void batchNormBackwardFromSums(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                               const Tensor& saveInvStd, const Tensor& sums, const Tensor& stats, const Tensor& dx);
 void dropoutForward(double rate, std::uint64_t seed, std::uint64_t offset, const Tensor& x, const Tensor& y,
                     const Tensor& mask);
 

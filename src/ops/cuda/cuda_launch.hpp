@@ -121,5 +121,15 @@ void batchNormForward(bool training, double momentum, double eps, const T* x, co
 template <class T>
 void batchNormBackward(bool training, const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd, T* dx,
                        T* dgamma, T* dbeta, double betaAcc, i64 N, i64 C, i64 inner, cudaStream_t s);
+// Cross-replica batch norm (KernelTable::batchNormStatistics and partners): stats [2C + 1] double.
+template <class T>
+void batchNormStatistics(const T* x, double* stats, i64 N, i64 C, i64 inner, cudaStream_t s);
+template <class T>
+void batchNormForwardFromStatistics(double momentum, double eps, const T* x, const T* gamma, const T* beta,
+                                    T* runningMean, T* runningVar, const double* stats, T* y, T* saveMean,
+                                    T* saveInvStd, i64 N, i64 C, i64 inner, cudaStream_t s);
+template <class T>
+void batchNormBackwardFromSums(const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd,
+                               const T* sums, const double* stats, T* dx, i64 N, i64 C, i64 inner, cudaStream_t s);
 
 }  // namespace kaon::ops::cuda

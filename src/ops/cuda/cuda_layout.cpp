@@ -107,4 +107,36 @@ void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const T
   });
 }
 
+void batchNormStatistics(const Tensor& x, const Tensor& stats) {
+  std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  dispatch<Types::Wide>("batch_norm statistics", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::batchNormStatistics<T>(x.data<T>(), stats.data<double>(), N, C, inner, streamOf(x));
+  });
+}
+
+void batchNormForwardFromStatistics(double momentum, double eps, const Tensor& x, const Tensor& gamma,
+                                    const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar,
+                                    const Tensor& stats, const Tensor& y, const Tensor& saveMean,
+                                    const Tensor& saveInvStd) {
+  std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  dispatch<Types::Wide>("batch_norm", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::batchNormForwardFromStatistics<T>(momentum, eps, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), ptr<T>(runningMean),
+                                            ptr<T>(runningVar), stats.data<double>(), y.data<T>(), saveMean.data<T>(),
+                                            saveInvStd.data<T>(), N, C, inner, streamOf(x));
+  });
+}
+
+void batchNormBackwardFromSums(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                               const Tensor& saveInvStd, const Tensor& sums, const Tensor& stats, const Tensor& dx) {
+  std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  dispatch<Types::Wide>("batch_norm backward", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda::batchNormBackwardFromSums<T>(x.data<T>(), dy.data<T>(), ptr<T>(gamma), saveMean.data<T>(),
+                                       saveInvStd.data<T>(), sums.data<T>(), stats.data<double>(), dx.data<T>(), N, C, inner,
+                                       streamOf(x));
+  });
+}
+
 }  // namespace kaon::ops::cudak

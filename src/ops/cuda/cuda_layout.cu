@@ -143,6 +143,63 @@ __global__ void batchNormBackwardKernel(bool training, const T* x, const T* dy, 
   }
 }
 
+// Cross-replica batch norm, one block per channel c of x [N, C, inner]. stats [2C + 1]:
+// (sum x, sum x^2 per channel, M).
+template <class T>
+__global__ void batchNormStatisticsKernel(const T* x, double* stats, std::int64_t N, std::int64_t C,
+                                          std::int64_t inner) {
+  const std::int64_t c = blockIdx.x, M = N * inner;
+  auto at = [&](std::int64_t k) { return (k / inner * C + c) * inner + k % inner; };
+  double s = 0, q = 0;
+  for (std::int64_t k = threadIdx.x; k < M; k += blockDim.x) {
+    double v = x[at(k)];
+    s += v;
+    q += v * v;
+  }
+  s = blockSum(s);
+  q = blockSum(q);
+  if (threadIdx.x == 0) {
+    stats[c] = s;
+    stats[C + c] = q;
+    if (c == 0) stats[2 * C] = static_cast<double>(M);
+  }
+}
+
+template <class T>
+__global__ void batchNormFromStatisticsKernel(double momentum, double eps, const T* x, const T* gamma, const T* beta,
+                                              T* runningMean, T* runningVar, const double* stats, T* y, T* saveMean,
+                                              T* saveInvStd, std::int64_t N, std::int64_t C, std::int64_t inner) {
+  const std::int64_t c = blockIdx.x, M = N * inner;
+  auto at = [&](std::int64_t k) { return (k / inner * C + c) * inner + k % inner; };
+  const double m = stats[2 * C], mean = stats[c] / m, var = fmax(0.0, stats[C + c] / m - mean * mean);
+  const double invStd = 1.0 / sqrt(var + eps);
+  if (threadIdx.x == 0) {
+    saveMean[c] = static_cast<T>(mean);
+    saveInvStd[c] = static_cast<T>(invStd);
+    if (runningMean) {
+      runningMean[c] = static_cast<T>(momentum * runningMean[c] + (1.0 - momentum) * mean);
+      runningVar[c] = static_cast<T>(momentum * runningVar[c] + (1.0 - momentum) * (m > 1 ? var * m / (m - 1) : var));
+    }
+  }
+  const double g = gamma ? static_cast<double>(gamma[c]) : 1.0, b = beta ? static_cast<double>(beta[c]) : 0.0;
+  for (std::int64_t k = threadIdx.x; k < M; k += blockDim.x) y[at(k)] = static_cast<T>(g * (x[at(k)] - mean) * invStd + b);
+}
+
+// sums [2, C]: sum dy, sum dy * xhat over the replicas; stats[2C]: values per channel over the replicas.
+template <class T>
+__global__ void batchNormBackwardFromSumsKernel(const T* x, const T* dy, const T* gamma, const T* saveMean,
+                                                const T* saveInvStd, const T* sums, const double* stats, T* dx,
+                                                std::int64_t N, std::int64_t C, std::int64_t inner) {
+  const std::int64_t c = blockIdx.x, M = N * inner;
+  auto at = [&](std::int64_t k) { return (k / inner * C + c) * inner + k % inner; };
+  const double mean = saveMean[c], invStd = saveInvStd[c], g = gamma ? static_cast<double>(gamma[c]) : 1.0;
+  const double sdy = sums[c], sdyx = sums[C + c], count = stats[2 * C];
+  for (std::int64_t k = threadIdx.x; k < M; k += blockDim.x) {
+    double xhat = (x[at(k)] - mean) * invStd;
+    dx[at(k)] = static_cast<T>(g * invStd * (dy[at(k)] - sdy / count - xhat * sdyx / count));
+  }
+}
+
 Up upDims(const Geom3& g, const int f[3]) {
   Up u{};
   for (int a = 0; a < 3; ++a) u.in[a] = g.in[a], u.out[a] = g.out[a], u.f[a] = f[a];
@@ -200,6 +257,26 @@ void batchNormBackward(bool training, const T* x, const T* dy, const T* gamma, c
                                                                           dgamma, dbeta, betaAcc, N, C, inner);
 }
 
+template <class T>
+void batchNormStatistics(const T* x, double* stats, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  if (C > 0) batchNormStatisticsKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(x, stats, N, C, inner);
+}
+template <class T>
+void batchNormForwardFromStatistics(double momentum, double eps, const T* x, const T* gamma, const T* beta,
+                                    T* runningMean, T* runningVar, const double* stats, T* y, T* saveMean,
+                                    T* saveInvStd, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  if (C > 0 && N * inner > 0)
+    batchNormFromStatisticsKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(
+        momentum, eps, x, gamma, beta, runningMean, runningVar, stats, y, saveMean, saveInvStd, N, C, inner);
+}
+template <class T>
+void batchNormBackwardFromSums(const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd,
+                               const T* sums, const double* stats, T* dx, i64 N, i64 C, i64 inner, cudaStream_t s) {
+  if (C > 0 && N * inner > 0)
+    batchNormBackwardFromSumsKernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(x, dy, gamma, saveMean, saveInvStd,
+                                                                                  sums, stats, dx, N, C, inner);
+}
+
 #define KAON_INSTANTIATE_COPIES(T)                                                                                \
   template void sumMiddleForward<T>(const T*, T*, i64, i64, i64, cudaStream_t);                                   \
   template void sumMiddleBackward<T>(const T*, T*, double, i64, i64, i64, cudaStream_t);                          \
@@ -215,7 +292,12 @@ KAON_FOR_ALL_FLOAT_TYPES(KAON_INSTANTIATE_COPIES)
   template void batchNormForward<T>(bool, double, double, const T*, const T*, const T*, T*, T*, T*, T*, T*, i64, \
                                     i64, i64, cudaStream_t);                                                      \
   template void batchNormBackward<T>(bool, const T*, const T*, const T*, const T*, const T*, T*, T*, T*, double,    \
-                                     i64, i64, i64, cudaStream_t);
+                                     i64, i64, i64, cudaStream_t);                                                 \
+  template void batchNormStatistics<T>(const T*, double*, i64, i64, i64, cudaStream_t);                           \
+  template void batchNormForwardFromStatistics<T>(double, double, const T*, const T*, const T*, T*, T*,          \
+                                                  const double*, T*, T*, T*, i64, i64, i64, cudaStream_t);        \
+  template void batchNormBackwardFromSums<T>(const T*, const T*, const T*, const T*, const T*, const T*, const double*, \
+                                             T*, i64, i64, i64, cudaStream_t);
 KAON_INSTANTIATE(float)
 KAON_INSTANTIATE(double)
 #undef KAON_INSTANTIATE

@@ -32,6 +32,9 @@ void registerCudaKernels(KernelTable& t) {
   t.copyFromAxis = cudak::copyFromAxis;
   t.batchNormForward = cudak::batchNormForward;
   t.batchNormBackward = cudak::batchNormBackward;
+  t.batchNormStatistics = cudak::batchNormStatistics;
+  t.batchNormForwardFromStatistics = cudak::batchNormForwardFromStatistics;
+  t.batchNormBackwardFromSums = cudak::batchNormBackwardFromSums;
   t.poolForward = cudak::poolForward;
   t.poolBackward = cudak::poolBackward;
   t.lossForwardBackward = cudak::lossForwardBackward;

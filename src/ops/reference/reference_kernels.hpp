@@ -45,6 +45,13 @@ void batchNormForward(bool training, double momentum, double eps, const Tensor& 
 void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
                        const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
                        double betaAcc);
+void batchNormStatistics(const Tensor& x, const Tensor& stats);
+void batchNormForwardFromStatistics(double momentum, double eps, const Tensor& x, const Tensor& gamma,
+                                    const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar,
+                                    const Tensor& stats, const Tensor& y, const Tensor& saveMean,
+                                    const Tensor& saveInvStd);
+void batchNormBackwardFromSums(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                               const Tensor& saveInvStd, const Tensor& sums, const Tensor& stats, const Tensor& dx);
 void dropoutForward(double rate, std::uint64_t seed, std::uint64_t offset, const Tensor& x, const Tensor& y,
                     const Tensor& mask);
 

@@ -1,4 +1,5 @@
 // Reference batch normalisation and dropout: per-channel loops in double, the textbook formulas.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -99,6 +100,76 @@ void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const T
           // Training: y depends on x also through the batch mean and variance.
           double d = training ? (DY[k] - sumDy / m - xhat * sumDyXhat / m) : static_cast<double>(DY[k]);
           DX[k] = static_cast<T>(g * invStd * d);
+        }
+    }
+  });
+}
+
+void batchNormStatistics(const Tensor& x, const Tensor& stats) {
+  dispatchFloat(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* X = x.data<T>();
+    NCI s = nciOf(x);
+    double* S = stats.data<double>();
+    for (std::int64_t c = 0; c < s.c; ++c) {
+      double sum = 0, sq = 0;
+      for (std::int64_t n = 0; n < s.n; ++n)
+        for (std::int64_t i = 0; i < s.inner; ++i) {
+          double v = X[s.at(n, c, i)];
+          sum += v;
+          sq += v * v;
+        }
+      S[c] = sum;
+      S[s.c + c] = sq;
+    }
+    S[2 * s.c] = static_cast<double>(s.n * s.inner);
+  });
+}
+
+void batchNormForwardFromStatistics(double momentum, double eps, const Tensor& x, const Tensor& gamma,
+                                    const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar,
+                                    const Tensor& stats, const Tensor& y, const Tensor& saveMean,
+                                    const Tensor& saveInvStd) {
+  // The same arithmetic as an eval-mode forward with (mean, var) in place of the running statistics.
+  const std::int64_t C = x.dim(1);
+  const double* S = stats.data<double>();
+  const double m = S[2 * C];
+  Tensor mean = Tensor::empty(Shape{C}, x.dtype()), var = Tensor::empty(Shape{C}, x.dtype());
+  dispatchFloat(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    for (std::int64_t c = 0; c < C; ++c) {
+      double mu = S[c] / m, v = std::max(0.0, S[C + c] / m - mu * mu);
+      mean.data<T>()[c] = static_cast<T>(mu);
+      var.data<T>()[c] = static_cast<T>(v);
+      if (runningMean.defined()) {
+        T& rm = runningMean.data<T>()[c];
+        T& rv = runningVar.data<T>()[c];
+        rm = static_cast<T>(momentum * rm + (1 - momentum) * mu);
+        rv = static_cast<T>(momentum * rv + (1 - momentum) * (m > 1 ? v * m / (m - 1) : v));
+      }
+    }
+  });
+  batchNormForward(false, momentum, eps, x, gamma, beta, mean, var, y, saveMean, saveInvStd);
+}
+
+void batchNormBackwardFromSums(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                               const Tensor& saveInvStd, const Tensor& sums, const Tensor& stats, const Tensor& dx) {
+  dispatchFloat(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* X = x.data<T>();
+    const T* DY = dy.data<T>();
+    const T* S = sums.data<T>();
+    T* DX = dx.data<T>();
+    NCI s = nciOf(x);
+    const double count = stats.data<double>()[2 * s.c];
+    for (std::int64_t c = 0; c < s.c; ++c) {
+      const double mean = saveMean.data<T>()[c], invStd = saveInvStd.data<T>()[c], g = valueOr<T>(gamma, c, 1.0);
+      const double sumDy = S[c], sumDyXhat = S[s.c + c];
+      for (std::int64_t n = 0; n < s.n; ++n)
+        for (std::int64_t i = 0; i < s.inner; ++i) {
+          std::int64_t k = s.at(n, c, i);
+          double xhat = (X[k] - mean) * invStd;
+          DX[k] = static_cast<T>(g * invStd * (DY[k] - sumDy / count - xhat * sumDyXhat / count));
         }
     }
   });

@@ -30,6 +30,9 @@ void registerReferenceKernels(KernelTable& t) {
   t.copyFromAxis = reference::copyFromAxis;
   t.batchNormForward = reference::batchNormForward;
   t.batchNormBackward = reference::batchNormBackward;
+  t.batchNormStatistics = reference::batchNormStatistics;
+  t.batchNormForwardFromStatistics = reference::batchNormForwardFromStatistics;
+  t.batchNormBackwardFromSums = reference::batchNormBackwardFromSums;
   t.dropoutForward = reference::dropoutForward;
   t.sgdStep = reference::sgdStep;
   t.adamStep = reference::adamStep;

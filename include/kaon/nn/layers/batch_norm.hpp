@@ -5,6 +5,9 @@
 // Training forwards normalise with the batch statistics and update the running ones (Keras
 // momentum convention: running = momentum * running + (1 - momentum) * batch, unbiased variance);
 // eval forwards use the running statistics. Backward follows the mode of the last forward.
+// Synchronised (ForwardContext::replicas set, options.sync): the training statistics are sums
+// over all replicas (one allreduce of [2C + 1] in forward, one of [2, C] in backward), so N ranks
+// normalise like one rank with the whole global batch.
 #include "kaon/nn/layer.hpp"
 
 namespace kaon::nn {
@@ -14,6 +17,9 @@ struct BatchNormOptions {
   double epsilon = 1e-3;   // Keras default
   bool center = true;      // learn beta
   bool scale = true;       // learn gamma
+  // Synchronised batch norm: when the model has a replica reducer (trainer.sync_batchnorm), the
+  // training statistics span the global batch of all ranks. false keeps this layer's local.
+  bool sync = true;
 };
 
 class BatchNorm : public Layer {
@@ -23,7 +29,7 @@ class BatchNorm : public Layer {
   Shape build(const std::vector<Shape>& inputShapes) override;
   Tensor forward(const std::vector<Tensor>& inputs, const ForwardContext& ctx) override;
   std::vector<Tensor> backward(const Tensor& gradOutput, const BackwardContext& ctx) override;
-  void releaseSaved() override { x_ = saveMean_ = saveInvStd_ = Tensor(); }
+  void releaseSaved() override { x_ = saveMean_ = saveInvStd_ = replicaStats_ = Tensor(); }
   std::string describe() const override;
 
  private:
@@ -34,6 +40,7 @@ class BatchNorm : public Layer {
   Buffer* runningVar_ = nullptr;
   bool training_ = false;       // mode of the last forward
   Tensor x_, saveMean_, saveInvStd_;
+  Tensor replicaStats_;  // defined when the last forward used statistics over replicas
 };
 
 }  // namespace kaon::nn
