@@ -6,21 +6,14 @@
 
 #include <cmath>
 
+#include "../support/test_util.hpp"
 #include "../train/gan_fixtures.hpp"
 #include "kaon/comm/communicator.hpp"
 
 namespace kaon::train {
 namespace {
 
-double relativeDifference(const Tensor& a, const Tensor& b) {
-  auto x = a.toVector<float>(), y = b.toVector<float>();
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    diff = std::max(diff, static_cast<double>(std::abs(x[i] - y[i])));
-    scale = std::max(scale, static_cast<double>(std::abs(x[i])));
-  }
-  return diff / scale;
-}
+using kaon::testing::normalisedError;
 
 TEST(GanSyncTraining, NRanksMatchOneRankWithTheSameGlobalBatch) {
   auto world = comm::makeWorldCommunicator();
@@ -38,9 +31,9 @@ TEST(GanSyncTraining, NRanksMatchOneRankWithTheSameGlobalBatch) {
   o.bucketBytes = 256;  // several buckets per network
   GanTrainer tN = shared.trainer(*data, val.get(), o, world.get());
   auto rN = tN.fit();
-  EXPECT_LT(relativeDifference(single.setup.generator.parameters(), shared.setup.generator.parameters()), 1e-5);
-  EXPECT_LT(relativeDifference(single.setup.discriminator.parameters(), shared.setup.discriminator.parameters()), 1e-5);
-  EXPECT_GT(relativeDifference(single.setup.generator.parameters(), gantest::TinyGan(plain).setup.generator.parameters()),
+  EXPECT_LT(normalisedError(single.setup.generator.parameters(), shared.setup.generator.parameters()), 1e-5);
+  EXPECT_LT(normalisedError(single.setup.discriminator.parameters(), shared.setup.discriminator.parameters()), 1e-5);
+  EXPECT_GT(normalisedError(single.setup.generator.parameters(), gantest::TinyGan(plain).setup.generator.parameters()),
             1e-4);  // it trained
   for (const char* k : {"sampling_fraction_real", "sampling_fraction_fake", "energy_mape_real", "profile_z_chi2"})
     EXPECT_NEAR(rN.back().validation.at(k), r1.back().validation.at(k),

@@ -18,6 +18,8 @@
 namespace kaon::train {
 namespace {
 
+using kaon::testing::normalisedError;
+
 nn::Model bnCnn() {
   nn::Model m;
   m.addInput("image", Shape{1, 8, 8});
@@ -55,31 +57,21 @@ TrainedState train(comm::Communicator* comm, std::int64_t batchPerRank, bool syn
   return {m.parameters().clone(), m.buffers().clone()};
 }
 
-double relativeDifference(const Tensor& a, const Tensor& b) {
-  auto x = a.toVector<float>(), y = b.toVector<float>();
-  double diff = 0, scale = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    diff = std::max(diff, static_cast<double>(std::abs(x[i] - y[i])));
-    scale = std::max(scale, static_cast<double>(std::abs(x[i])));
-  }
-  return diff / scale;
-}
-
 TEST(SyncBatchNorm, RanksTrainLikeOneRankWithTheWholeBatch) {
   auto world = comm::makeWorldCommunicator();
   const int n = world->size();
   const std::int64_t global = 24;
   TrainedState single = train(nullptr, global, false);
   TrainedState synced = train(world.get(), global / n, true);
-  EXPECT_LT(relativeDifference(synced.params, single.params), 1e-5) << n << " ranks, 12 steps";
-  EXPECT_LT(relativeDifference(synced.buffers, single.buffers), 1e-5) << "running statistics";
+  EXPECT_LT(normalisedError(synced.params, single.params), 1e-5) << n << " ranks, 12 steps";
+  EXPECT_LT(normalisedError(synced.buffers, single.buffers), 1e-5) << "running statistics";
   // Every rank computed the same running statistics (no averaging needed).
   Tensor root = synced.buffers.clone();
   world->broadcast(root, 0);
-  EXPECT_LT(relativeDifference(synced.buffers, root), 1e-6);
+  EXPECT_LT(normalisedError(synced.buffers, root), 1e-6);
   // Local statistics (plain data parallelism) compute something else.
   TrainedState local = train(world.get(), global / n, false);
-  EXPECT_GT(relativeDifference(local.params, single.params), 1e-3);
+  EXPECT_GT(normalisedError(local.params, single.params), 1e-3);
 }
 
 }  // namespace
