@@ -1,12 +1,15 @@
 #include "kaon/config/run_config.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
 
 #include "kaon/ops/kinds.hpp"
+#include "kaon/train/metrics.hpp"
 
 namespace kaon::config {
 namespace {
@@ -114,8 +117,14 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
         "loss", {"softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "mape"}));
   }
   t.metrics = gan ? std::vector<std::string>{} : node.getOr<std::vector<std::string>>("metrics", {});
-  for (const auto& m : t.metrics)
-    if (m != "accuracy" && m != "auc") node.failKey("metrics", "unknown metric '" + m + "' (expected accuracy, auc)");
+  const std::vector<std::string>& valid = train::MetricAccumulator::namesFor(t.loss);
+  for (const auto& m : t.metrics) {
+    if (std::find(valid.begin(), valid.end(), m) != valid.end()) continue;
+    const std::string near = closestMatch(m, valid);
+    node.failKey("metrics", fmt::format("metric '{}' does not apply to loss {} (expected one of: {}){}", m,
+                                        ops::lossName(t.loss), fmt::join(valid, ", "),
+                                        near.empty() ? "" : "; did you mean '" + near + "'?"));
+  }
   t.shuffle = node.getOr<bool>("shuffle", true);
   t.dropLastBatch = node.getOr<bool>("drop_last", false);
   if (auto ck = node.findChild("checkpoint")) {

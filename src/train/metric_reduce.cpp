@@ -33,6 +33,14 @@ void reduceMetrics(MetricAccumulator& metrics, comm::Communicator& comm) {
   s.weightSum = sums[1];
   s.correct = static_cast<std::int64_t>(sums[2]);
   s.count = static_cast<std::int64_t>(sums[3]);
+  std::vector<double> reg = comm.allreduce({s.errSum, s.absErrSum, s.sqErrSum, static_cast<double>(s.elements),
+                                            s.ratioSum, s.ratioSqSum, static_cast<double>(s.ratioCount)},
+                                           comm::ReduceOp::Sum);
+  s.errSum = reg[0], s.absErrSum = reg[1], s.sqErrSum = reg[2], s.elements = static_cast<std::int64_t>(reg[3]);
+  s.ratioSum = reg[4], s.ratioSqSum = reg[5], s.ratioCount = static_cast<std::int64_t>(reg[6]);
+  // max(-min) and max: one Max reduction for both ends of the target range.
+  std::vector<double> ends = comm.allreduce({-s.targetMin, s.targetMax}, comm::ReduceOp::Max);
+  s.targetMin = -ends[0], s.targetMax = ends[1];
   s.scores = gatherVariable(s.scores, comm);
   s.labels = gatherVariable(s.labels, comm);
 }

@@ -84,6 +84,10 @@ TEST(RunConfig, EachBadConfigGivesItsOwnError) {
   EXPECT_TRUE(mentions(err({"version=2"}), {"version", "not supported"}));
   EXPECT_TRUE(mentions(err({"logging.metrics_file=m.txt"}), {"logging.metrics_file", ".csv or .jsonl"}));
   EXPECT_TRUE(mentions(err({"trainer.metrics=[accuracy, f1]"}), {"trainer.metrics", "f1"}));
+  EXPECT_TRUE(mentions(err({"trainer.metrics=[acuracy]"}), {"trainer.metrics", "did you mean 'accuracy'"}));
+  EXPECT_TRUE(mentions(err({"trainer.metrics=[rmse]"}), {"trainer.metrics", "does not apply to loss"}));
+  EXPECT_TRUE(mentions(err({"trainer.loss=mse", "trainer.metrics=[accuracy]"}), {"rmse, mae"}));
+  EXPECT_EQ(parseRunConfig(kBase, "b", {"trainer.loss=mse", "trainer.metrics=[psnr, rmse]"}).trainer.metrics.size(), 2u);
   EXPECT_TRUE(mentions(err({"optimiser={type: sgd}"}), {"optimiser", "did you mean 'optimizer'"}));
   EXPECT_TRUE(mentions(errorOf([] { parseRunConfig("version: 1\nmodel: [1, 2\n", "broken.yaml"); }),
                        {"broken.yaml", "invalid YAML", "line"}));

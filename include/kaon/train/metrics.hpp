@@ -2,6 +2,7 @@
 // Classifier and regression metrics, accumulated batch by batch and reduced exactly:
 // every metric keeps sums and counts (or the raw scores for AUC) rather than averages, so
 // the distributed trainer can combine ranks without averaging averages.
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -19,7 +20,14 @@ double rocAuc(const std::vector<float>& scores, const std::vector<float>& labels
 
 class MetricAccumulator {
  public:
-  // names: any of "accuracy", "auc" (classification) — the loss is always tracked.
+  // names (the loss is always tracked):
+  //   classification losses: "accuracy", "auc";
+  //   regression losses (mse, mae, mape), over every output element:
+  //     "rmse", "mae", "bias" (mean prediction - target),
+  //     "psnr" (10 log10(range^2 / MSE), range = max - min of the targets seen: the
+  //       super-resolution figure),
+  //     "response", "resolution" (mean and standard deviation of prediction / target over
+  //       elements with a non-zero target: an energy regression's scale and resolution).
   MetricAccumulator(ops::LossKind loss, std::vector<std::string> names);
   // pred: the model output for the batch; target as given to the loss; lossSum: sum of the
   // weighted per-sample losses; weightSum: what the loss is divided by (N: the Keras
@@ -32,7 +40,15 @@ class MetricAccumulator {
     double lossSum = 0, weightSum = 0;
     std::int64_t correct = 0, count = 0;
     std::vector<float> scores, labels;  // for AUC
+    // Regression: sums over output elements (and over those with a non-zero target, ratios).
+    double errSum = 0, absErrSum = 0, sqErrSum = 0;
+    std::int64_t elements = 0;
+    double targetMin = INFINITY, targetMax = -INFINITY;
+    double ratioSum = 0, ratioSqSum = 0;
+    std::int64_t ratioCount = 0;
   };
+  // The metric names this accumulator accepts for a loss (accuracy/auc or the regression ones).
+  static const std::vector<std::string>& namesFor(ops::LossKind loss);
   const State& state() const { return state_; }
   State& mutableState() { return state_; }
   // Final values: "loss" plus each requested metric.
@@ -40,6 +56,8 @@ class MetricAccumulator {
   const std::vector<std::string>& names() const { return names_; }
 
  private:
+  void addRegression(const float* pred, const float* target, std::int64_t n);
+
   ops::LossKind loss_;
   std::vector<std::string> names_;
   State state_;
