@@ -87,6 +87,12 @@ std::vector<BigConv> bigConvs() {
       {"rows_of_16", {3, 5, 6, 32}, {7, 5, 3, 3}, same({6, 32}, {3, 3})},
       {"rows_of_16_dilated", {2, 4, 10, 16}, {9, 4, 3, 3}, {{1}, {2}, {2}, {2}}},
       {"rows_of_8_3d_even", {2, 3, 4, 5, 8}, {6, 3, 3, 2, 3}, same({4, 5, 8}, {3, 2, 3})},
+      // The register-blocked direct kernel (<= 8 output channels): rows shorter than a vector,
+      // of exactly two vectors and longer (several 32-wide blocks), a remainder group.
+      {"direct_gan_d2_like", {2, 12, 9, 8, 22}, {8, 12, 5, 6, 6}, same({9, 8, 22}, {5, 6, 6})},
+      {"direct_short_rows", {3, 5, 6, 7}, {7, 5, 3, 4}, same({6, 7}, {3, 4})},
+      {"direct_long_rows_3d", {1, 4, 3, 4, 45}, {5, 4, 2, 3, 8}, {{}, {}, {1, 0, 3}, {0, 2, 4}}},
+      {"direct_rows_of_32", {2, 3, 4, 32}, {6, 3, 1, 1}, {}},
   };
 }
 

@@ -13,4 +13,9 @@ void directConvForward(const float* x, const float* w, float* y, float beta, con
 // dw = beta * dw + dL/dw (beta == 0: dw is not read).
 void directConvBackwardFilter(const float* x, const float* dy, float* dw, float beta, const ConvGeometry& g);
 
+// The register-blocked AVX-512 forward (simd/conv_direct_avx512.hpp): at most 32 output
+// channels, stride 1, dilation 1; false where the CPU has no AVX-512.
+bool blockedDirectConvApplies(const ConvGeometry& g);
+void blockedDirectConvForward(const float* x, const float* w, float* y, float beta, const ConvGeometry& g);
+
 }  // namespace kaon::ops::cpu

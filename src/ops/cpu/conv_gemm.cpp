@@ -339,6 +339,11 @@ bool convForwardF32(const Tensor& x, const Tensor& w, const Tensor& y, const Con
     if (epilogue) biasActivationInPlace(y.data<float>(), g, *epilogue);
     return true;
   }
+  if (blockedDirectConvApplies(g)) {
+    blockedDirectConvForward(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g);
+    if (epilogue) biasActivationInPlace(y.data<float>(), g, *epilogue);
+    return true;
+  }
   implicitConv(x.data<float>(), w.data<float>(), y.data<float>(), 0.f, g, epilogue);
   return true;
 }
@@ -370,6 +375,8 @@ bool convBackwardDataF32(const Tensor& dy, const Tensor& w, const Tensor& dx, do
   }
   if (directConvApplies(t))  // few input channels (a first layer): few rows for a GEMM
     directConvForward(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
+  else if (blockedDirectConvApplies(t))
+    blockedDirectConvForward(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t);
   else
     implicitConv(dy.data<float>(), wt.data(), dx.data<float>(), static_cast<float>(beta), t, nullptr);
   return true;
