@@ -6,6 +6,7 @@
 
 #include "gpu_util.hpp"
 #include "kaon/ops/conv.hpp"
+#include "kaon/ops/convert.hpp"
 #include "ops/cuda/cudnn_graph_conv.hpp"
 
 namespace kaon {
@@ -58,6 +59,29 @@ TEST(GpuConvGraphEngines, MatchCpuAndRunThroughTheGraphApi) {
   }
   // Every geometry above has graph engines on sm_80+; none used means the path is broken.
   EXPECT_GE(ops::cudak::graph::executions() - before, 10);
+}
+
+TEST(GpuConvGraphEngines, Bf16RunsOnTensorCoreEnginesWithFp32Accumulation) {
+  KAON_REQUIRE_GPU();
+  ScopedEnv env("KAON_CUDNN_ENGINES", "graph");
+  const std::int64_t before = ops::cudak::graph::executions();
+  // bf16 inputs (8 significant bits) with FP32 accumulation: about 1e-2 of the output scale.
+  const ops::ConvParams p{};
+  Tensor x = randomTensor(Shape{4, 8, 11, 10, 12}, 1), w = randomTensor(Shape{8, 8, 6, 5, 8}, 2);
+  auto bf16 = [](const Tensor& t) { return ops::toDType(toGpu(t), DType::BFloat16); };
+  auto back = [](const Tensor& t) { return ops::toDType(t, DType::Float32); };
+  // The CPU reference sees the same rounded inputs, so only accumulation differs.
+  Tensor xr = toCpu(back(bf16(x))), wr = toCpu(back(bf16(w)));
+  Tensor y = ops::conv(xr, wr, Tensor(), p);
+  Tensor dy = randomTensor(y.shape(), 4), dyr = toCpu(back(bf16(dy)));
+  EXPECT_GPU_CLOSE(back(ops::conv(bf16(x), bf16(w), Tensor(), p)), y, 1e-2);
+  EXPECT_GPU_CLOSE(back(ops::convBackwardData(bf16(dy), bf16(w), x.shape(), p)),
+                   ops::convBackwardData(dyr, wr, x.shape(), p), 1e-2);
+  Tensor dwG = ops::toDType(toGpu(Tensor::zeros(w.shape())), DType::BFloat16), dw = Tensor::zeros(w.shape());
+  ops::convBackwardParams(bf16(x), bf16(dy), dwG, Tensor(), 0.0, p);
+  ops::convBackwardParams(xr, dyr, dw, Tensor(), 0.0, p);
+  EXPECT_GPU_CLOSE(back(dwG), dw, 1e-2);
+  EXPECT_GE(ops::cudak::graph::executions() - before, 3);
 }
 
 TEST(GpuConvGraphEngines, AnUnknownChoiceIsAnError) {

@@ -6,10 +6,9 @@
 // applied by an explicit zero-pad kernel on the input (forward, filter gradient) or cropped
 // from a padded data gradient (backward data), costing one extra copy of the input.
 // Algorithms: found once per (op, dtype, tensor-core math, geometry, beta) with
-// cudnnFind*AlgorithmEx, bounded by a workspace limit, and cached; for strict FP32 the engines of
-// cuDNN's graph API (cudnn_graph_conv.hpp) are timed as well and used when faster
-// (KAON_CUDNN_ENGINES=auto; `legacy`, the default until the graph path has run on a GPU, or
-// `graph` force one side, `graph` only where
+// cudnnFind*AlgorithmEx, bounded by a workspace limit, and cached; the engines of
+// cuDNN's graph API (cudnn_graph_conv.hpp) are timed as well (every float type but double)
+// and used when faster (KAON_CUDNN_ENGINES=auto, the default; `legacy` or `graph` force one side, `graph` only where
 // an engine supports the geometry). Math: FP32 data uses CUDNN_FMA_MATH, i.e. true FP32 (no TF32
 // tensor cores), for parity with the CPU backend, unless kaon::tf32Allowed(); BF16/FP16 data
 // computes in FP32 (convolution descriptor type float) on tensor cores. The algorithm's math
@@ -53,8 +52,9 @@ enum class EngineChoice { Auto, Legacy, Graph };
 // Read at every cache miss, so a test can switch it between geometries.
 EngineChoice engineChoice() {
   const char* env = std::getenv("KAON_CUDNN_ENGINES");
-  // Default legacy until the graph path has run on a GPU (it was written without one at hand).
-  std::string v = env ? env : "legacy";
+  // auto: measured on an H200 (docs/benchmarks.md section 5b) the graph engines take the 3DGAN's
+  // filter gradients from 190 to 32 ms (d2) and the step from 852 to 498 ms; never slower.
+  std::string v = env ? env : "auto";
   if (v == "auto" || v.empty()) return EngineChoice::Auto;
   if (v == "legacy") return EngineChoice::Legacy;
   if (v == "graph") return EngineChoice::Graph;
@@ -198,7 +198,7 @@ Algo pick(const Perf* perf, int count, std::size_t limit, bool tensorCores, cons
 }
 
 // The convolution of a plan as the graph API describes it (packed NC[D]HW tensors).
-graph::ConvDesc graphDesc(ConvOp op, const Plan& p, double beta) {
+graph::ConvDesc graphDesc(ConvOp op, const Plan& p, DType dtype, double beta) {
   const ConvGeometry& g = p.g;
   const int first = p.nbDims == 4 ? 1 : 0;
   graph::ConvDesc d;
@@ -211,7 +211,8 @@ graph::ConvDesc graphDesc(ConvOp op, const Plan& p, double beta) {
     d.x.push_back(g.in[a]), d.w.push_back(g.kernel[a]), d.y.push_back(g.out[a]);
     d.pad.push_back(g.padBegin[a]), d.stride.push_back(g.stride[a]), d.dilation.push_back(g.dilation[a]);
   }
-  d.data = CUDNN_DATA_FLOAT;
+  d.data = cudnnType(dtype);
+  d.allowTensorCores = tensorCoreMath(dtype);  // TF32 or 16-bit data; accumulation stays FP32
   d.beta = beta;
   return d;
 }
@@ -260,13 +261,13 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
     a = pick(perf, count, limit, tensorCoreMath(dtype), g.str());
   }
   KAON_CUDNN_CHECK(cudnnSetConvolutionMathType(owned->conv, a.math));
-  // Graph engines are timed for strict FP32 only (TF32 and 16-bit data take the legacy search).
-  if (choice != EngineChoice::Legacy && dtype == DType::Float32 && !tensorCoreMath(dtype)) {
+  // Graph engines are timed beside the legacy algorithm for every float type but double.
+  if (choice != EngineChoice::Legacy && dtype != DType::Float64) {
     void* px = op == ConvOp::BackwardData ? out.raw() : const_cast<void*>(x);
     void* pw = op == ConvOp::BackwardFilter ? out.raw() : const_cast<void*>(w);
     void* py = op == ConvOp::Forward ? out.raw() : const_cast<void*>(y);
     if (graph::aligned(px) && graph::aligned(pw) && graph::aligned(py)) {
-      graph::Tuned t = graph::tune(h, graphDesc(op, p, beta), px, pw, py, ws.raw(), limit);
+      graph::Tuned t = graph::tune(h, graphDesc(op, p, dtype, beta), px, pw, py, ws.raw(), limit);
       // Auto: the graph engine only when clearly faster (timings of single runs are noisy).
       if (std::getenv("KAON_CUDNN_VERBOSE"))
         std::fprintf(stderr, "kaon conv %s %s beta %g: legacy algo %d %.3f ms, graph engine %lld %.3f ms\n",

@@ -200,13 +200,14 @@ std::shared_ptr<Plan> candidate(cudnnHandle_t handle, const std::shared_ptr<cons
   std::int64_t n = 0;
   try {
     check(cudnnBackendGetAttribute(p->config->get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &e));
-    if (!d.allowTensorCores) {
-      for (cudnnBackendNumericalNote_t note : notes<cudnnBackendNumericalNote_t>(
-               e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT))
-        if (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE || note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-            note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
-          return nullptr;
-    }
+    // Accumulation is FP32 always (reduced-precision reductions are refused); strict FP32 also
+    // refuses tensor cores and inputs down-converted to TF32.
+    for (cudnnBackendNumericalNote_t note : notes<cudnnBackendNumericalNote_t>(
+             e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT))
+      if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+          (!d.allowTensorCores &&
+           (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE || note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)))
+        return nullptr;
     // Engines compiled at run time cost up to seconds per geometry to build; opt in.
     static const bool allowRtc = [] {
       const char* v = std::getenv("KAON_CUDNN_RTC");
