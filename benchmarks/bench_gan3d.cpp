@@ -28,7 +28,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 GanBenchResult benchGan3d(const std::string& configPath, const std::string& deviceName, std::int64_t batch, int steps,
-                          int warmup) {
+                          int warmup, Precision precision) {
   config::RunConfig rc = config::loadRunConfig(configPath);
   KAON_CHECK(rc.kind == "gan", "{}: not a trainer.kind: gan config", configPath);
   config::ConfigNode node(rc.gan, "gan", rc.path);
@@ -51,6 +51,7 @@ GanBenchResult benchGan3d(const std::string& configPath, const std::string& devi
   train::TrainerOptions t;
   t.batchSize = batch;
   t.progress = false;
+  t.precision = precision;
   const double gLr = gan.generatorOptimizer.baseLr, dLr = gan.discriminatorOptimizer.baseLr;
   train::GanTrainer trainer(gan.generator, *gan.generatorOptimizer.optimizer, gan.discriminator,
                             *gan.discriminatorOptimizer.optimizer, [gLr](std::int64_t) { return gLr; },

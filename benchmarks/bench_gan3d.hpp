@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kaon/core/precision.hpp"
+
 namespace kaon::bench {
 
 struct GanBenchResult {
@@ -10,8 +12,9 @@ struct GanBenchResult {
 };
 
 // One step = discriminator on a real batch, on a generated batch, and two generator updates
-// through the frozen discriminator (train::GanTrainer::trainStep). device: "cpu" or "cuda".
+// through the frozen discriminator (train::GanTrainer::trainStep). device: "cpu" or "cuda";
+// precision: trainer.precision of both networks (anything but fp32 needs cuda).
 GanBenchResult benchGan3d(const std::string& configPath, const std::string& device, std::int64_t batch, int steps,
-                          int warmup);
+                          int warmup, Precision precision = Precision::Fp32);
 
 }  // namespace kaon::bench
