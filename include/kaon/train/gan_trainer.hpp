@@ -93,8 +93,11 @@ class GanTrainer {
   std::string checkpointPath() const;  // <dir>/checkpoint.h5
   // fp16 runs only (null otherwise): the loss scalers of the generator's and the
   // discriminator's losses. The discriminator's counts two updates per step (real, fake).
+  // Mutable for callers that restore or force a scale (LossScaler::setState).
   const LossScaler* generatorLossScaler() const { return genScaler_.get(); }
   const LossScaler* discriminatorLossScaler() const { return discScaler_.get(); }
+  LossScaler* generatorLossScaler() { return genScaler_.get(); }
+  LossScaler* discriminatorLossScaler() { return discScaler_.get(); }
 
  private:
   struct Fakes;
