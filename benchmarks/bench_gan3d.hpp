@@ -9,6 +9,8 @@ namespace kaon::bench {
 
 struct GanBenchResult {
   double msPerStep = 0, cpuMsPerStep = 0;  // medians over the timed steps
+  // fp16: updates skipped by the loss scalers (warm-up included) of the generator, discriminator.
+  std::int64_t skippedGenerator = 0, skippedDiscriminator = 0;
 };
 
 // One step = discriminator on a real batch, on a generated batch, and two generator updates

@@ -75,8 +75,11 @@ int main(int argc, char** argv) {
     if (which == "gan3d") {
       const std::int64_t n = batch > 0 ? batch : 8;
       bench::GanBenchResult r = bench::benchGan3d(ganConfig, device, n, steps, warmup, precisionFromName(precision));
-      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8} {:>12.2f}  3DGAN step on {} {}\n", "gan3d", n, r.msPerStep,
-                 n / (r.msPerStep / 1e3), "n/a", r.cpuMsPerStep, device, precision);
+      const std::string skipped = precision != "fp16" ? std::string()
+                                  : fmt::format(" (updates skipped: G {}, D {})", r.skippedGenerator,
+                                                r.skippedDiscriminator);
+      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8} {:>12.2f}  3DGAN step on {} {}{}\n", "gan3d", n, r.msPerStep,
+                 n / (r.msPerStep / 1e3), "n/a", r.cpuMsPerStep, device, precision, skipped);
       return 0;
     }
     std::vector<std::string> models = which == "all" ? std::vector<std::string>{"jet", "srcnn"}
