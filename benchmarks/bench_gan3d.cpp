@@ -52,8 +52,8 @@ GanBenchResult benchGan3d(const std::string& configPath, const std::string& devi
   t.batchSize = batch;
   t.progress = false;
   t.precision = precision;
-  // fp16: the heads' MAPE gradients (a few units per sample) overflow 2^16; start where they fit
-  // so the timed steps are real updates (skipped ones are counted and printed).
+  // fp16: the heads' MAPE gradients (a few units per sample) overflow 2^16; start lower so the
+  // warm-up steps absorb the back-off (skipped updates are counted and printed).
   t.lossScale.initialScale = 1024;
   const double gLr = gan.generatorOptimizer.baseLr, dLr = gan.discriminatorOptimizer.baseLr;
   train::GanTrainer trainer(gan.generator, *gan.generatorOptimizer.optimizer, gan.discriminator,

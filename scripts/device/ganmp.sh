@@ -29,7 +29,7 @@ log "test_gpu GpuGanPrecision.*:GpuGan.*:GpuMixedPrecision.*: rc $rc in $((SECON
   "$(grep -cE '^\[       OK' "$OUT/ganmp_test_gpu.log") ok; $(grep -E '^\[  (PASSED|SKIPPED|FAILED) +\] [0-9]+ test' "$OUT/ganmp_test_gpu.log" | tr -s ' ' | tr '\n' ' ')"
 grep -E '^\[  FAILED  \] [A-Z]' "$OUT/ganmp_test_gpu.log" | sort -u | tee -a "$S"
 # The measured errors (bf16 vs fp32, loss trends) the tests print, and the first failures.
-grep -E "relative L2|MAPE" "$OUT/ganmp_test_gpu.log" | tee -a "$S"
+grep -E "relative L2|MAPE|skipped updates" "$OUT/ganmp_test_gpu.log" | tee -a "$S"
 grep -B2 -A8 "Failure" "$OUT/ganmp_test_gpu.log" | head -60 | tee -a "$S"
 
 declare -A kaon_ms torch_ms

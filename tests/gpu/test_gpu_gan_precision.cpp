@@ -131,7 +131,7 @@ TEST(GpuGanPrecision, Bf16AndFp16TrainingImproveTheRegressionHeads) {
   for (Precision p : {Precision::Bf16, Precision::Fp16}) {
     gantest::TinyGan gan({}, DType::Float32, gpu());
     TrainerOptions o = precisionOptions(p, 32);
-    o.lossScale.initialScale = 1024;  // fp16: the head gradients (~3 per element) fit at once
+    o.lossScale.initialScale = 1024;  // fp16: close to where these gradients fit
     GanTrainer trainer = gan.trainer(*data, nullptr, o);
     gantest::LossTrend t = gantest::trainOnOneBatch(trainer, *data, 32, 30);
     std::printf("%s: energy MAPE %.4g -> %.4g, generator ECAL MAPE %.4g -> %.4g\n", precisionName(p).data(),
@@ -140,9 +140,16 @@ TEST(GpuGanPrecision, Bf16AndFp16TrainingImproveTheRegressionHeads) {
     EXPECT_LT(t.last.real[1], 0.8 * t.first.real[1]) << precisionName(p);
     EXPECT_LT(t.last.generator[2], 0.5 * t.first.generator[2]) << precisionName(p);
     if (p == Precision::Fp16) {
-      // A few overflows may back the scales off; most steps must have been applied.
-      EXPECT_LE(trainer.generatorLossScaler()->skippedSteps(), 5);
-      EXPECT_LE(trainer.discriminatorLossScaler()->skippedSteps(), 5);
+      // Overflows back the scales off, at most 10 times from 1024 to scale 1, where these
+      // gradients fit (Fp16OverflowSkipsOnlyThatNetworksUpdate trains at scale 1); the
+      // scales do not grow again within 30 steps (growth_interval 2000). So at least 50 of
+      // the 60 updates of each network were applied.
+      EXPECT_LE(trainer.generatorLossScaler()->skippedSteps(), 10);
+      EXPECT_LE(trainer.discriminatorLossScaler()->skippedSteps(), 10);
+      std::printf("fp16 skipped updates: generator %lld, discriminator %lld; scales %g, %g\n",
+                  static_cast<long long>(trainer.generatorLossScaler()->skippedSteps()),
+                  static_cast<long long>(trainer.discriminatorLossScaler()->skippedSteps()),
+                  trainer.generatorLossScaler()->scale(), trainer.discriminatorLossScaler()->scale());
     }
   }
 }
