@@ -141,7 +141,9 @@ TEST(GpuGanPrecision, Bf16AndFp16TrainingImproveTheRegressionHeads) {
     EXPECT_LT(t.last.generator[2], 0.5 * t.first.generator[2]) << precisionName(p);
     if (p == Precision::Fp16) {
       // Overflows back the scales off, at most 10 times from 1024 to scale 1, where these
-      // gradients fit (Fp16OverflowSkipsOnlyThatNetworksUpdate trains at scale 1); the
+      // gradients fit (fp32 on the CPU: parameter gradients at most ~500 for the generator, ~70
+      // for the discriminator, so 1024 overflows the generator's a few times; the overflow
+      // test trains at scale 1). The
       // scales do not grow again within 30 steps (growth_interval 2000). So at least 50 of
       // the 60 updates of each network were applied.
       EXPECT_LE(trainer.generatorLossScaler()->skippedSteps(), 10);
