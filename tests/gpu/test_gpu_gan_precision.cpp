@@ -10,7 +10,7 @@
 // precisions and batch norm over 16-32 samples. The small CNN of test_gpu_mixed_training.cpp
 // measured a bf16 gradient relative L2 error of 0.042 (bound 0.1); these networks are of the
 // same depth, so the same bound 0.1 for gradients and showers, 3% (at least 0.03 absolute) for
-// losses and metrics. The printed errors say how much headroom there is.
+// losses, 5% for the validation metrics. The printed errors say how much headroom there is.
 #include <unistd.h>
 
 #include <cmath>
@@ -99,8 +99,12 @@ TEST(GpuGanPrecision, Bf16StepTracksTheFp32Step) {
   std::printf("bf16 vs fp32 generated showers: relative L2 error %.3g\n", showerError);
   EXPECT_LT(showerError, 0.1);
   auto m32 = t32.evaluate(*val), m16 = t16.evaluate(*val);
-  for (const char* k : {"sampling_fraction_fake", "energy_mape_real", "energy_mape_fake"})
-    if (m32.count(k)) expectLossClose(m16.at(k), m32.at(k), k);
+  // Relative (the sampling fraction is ~0.01): sums over many cells average the rounding out.
+  for (const char* k : {"sampling_fraction_fake", "energy_mape_real", "energy_mape_fake"}) {
+    ASSERT_TRUE(m32.count(k) && m16.count(k)) << k;
+    EXPECT_TRUE(std::isfinite(m16.at(k))) << k;
+    EXPECT_NEAR(m16.at(k), m32.at(k), 5e-2 * std::abs(m32.at(k)) + 1e-6) << k;
+  }
   // The generator's gradients through the frozen discriminator (both networks in bf16).
   std::vector<float> noise(64), energy(16), ecal(16);
   for (int i = 0; i < 64; ++i) noise[i] = 0.4f * std::sin(0.7f * static_cast<float>(i));
