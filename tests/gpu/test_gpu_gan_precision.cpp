@@ -3,7 +3,7 @@
 // discriminator, generated showers and metrics), bf16 and fp16 training improving the
 // regression heads, fp16 overflow skipping only the overflowing network's update, and
 // checkpoints of bf16/fp16 runs holding the fp32 masters (resumable in fp32 and back, fp16
-// scales kept per network).
+// scales kept per network); and batch norm inside bf16/fp16 models, which the 3DGAN needs.
 //
 // Tolerances: bf16 keeps 8 mantissa bits (relative rounding 2^-9 ~ 0.2% per stored value); the
 // tiny GAN chains about ten layers each way, with ReLU/leaky-ReLU kinks that may flip between
@@ -19,7 +19,12 @@
 
 #include "../train/gan_fixtures.hpp"
 #include "gpu_util.hpp"
+#include "kaon/nn/layers/batch_norm.hpp"
+#include "kaon/nn/layers/conv.hpp"
+#include "kaon/nn/layers/dense.hpp"
+#include "kaon/nn/layers/reshape.hpp"
 #include "kaon/ops/convert.hpp"
+#include "kaon/ops/loss.hpp"
 
 namespace kaon::train {
 namespace {
@@ -33,14 +38,18 @@ TrainerOptions precisionOptions(Precision p, std::int64_t batch, int epochs = 1)
   return o;
 }
 
-// ||a - b|| / ||b|| of two float32 tensors (any device).
-double relativeL2(const Tensor& a, const Tensor& b) {
-  Tensor x = toCpu(a), y = toCpu(b);
+}  // namespace
+
+// ||a - b|| / ||b|| of two float32 tensors (any device); also used by the batch-norm test below.
+static double relativeL2(const Tensor& a, const Tensor& b) {
+  Tensor x = gputest::toCpu(a), y = gputest::toCpu(b);
   auto u = x.span<float>(), v = y.span<float>();
   double num = 0, den = 0;
   for (std::size_t i = 0; i < u.size(); ++i) num += (u[i] - v[i]) * double(u[i] - v[i]), den += double(v[i]) * v[i];
   return std::sqrt(num / std::max(den, 1e-300));
 }
+
+namespace {
 
 void expectLossClose(double lowPrecision, double fp32, const char* what) {
   EXPECT_TRUE(std::isfinite(lowPrecision)) << what;
@@ -285,3 +294,69 @@ TEST(GpuGanPrecision, Fp16CheckpointKeepsBothLossScales) {
 
 }  // namespace
 }  // namespace kaon::train
+
+namespace kaon {
+namespace {
+
+using namespace gputest;
+
+// conv -> batch norm -> dense on the GPU, built identically for each precision.
+nn::Model batchNormNet() {
+  nn::Model m;
+  m.addInput("x", Shape{2, 6, 6});
+  m.add(std::make_unique<nn::Conv>("conv", nn::ConvOptions{.filters = 8, .kernel = {3}, .samePadding = true,
+                                                           .activation = ops::Activation::LeakyRelu}));
+  m.add(std::make_unique<nn::BatchNorm>("bn"));
+  m.add(std::make_unique<nn::Reshape>("flat", std::vector<std::int64_t>{}));
+  m.add(std::make_unique<nn::Dense>("out", nn::DenseOptions{.units = 3}));
+  m.build(DType::Float32, 11, gpu());
+  return m;
+}
+
+// Batch norm in bf16/fp16 models (the layer the 3DGAN needs): fp32 parameters, statistics and
+// gradients, unscaled under fp16 loss scaling, close to the fp32 model's.
+TEST(GpuMixedPrecisionBatchNorm, ComputesInFp32AndMatchesTheFp32Model) {
+  KAON_REQUIRE_GPU();
+  const Tensor x = toGpu(testing::randomTensor(Shape{32, 2, 6, 6}, 1));
+  const Tensor y = toGpu(testing::randomTensor(Shape{32, 3}, 2));
+  auto run = [&](nn::Model& m, double scale) {
+    m.setGradientScale(scale);
+    m.zeroGrad();
+    Tensor out = m.forward(x, true);
+    ops::LossResult l = ops::loss(ops::LossKind::MeanSquaredError, out, y);
+    m.backward(l.grad);
+    return l.value;
+  };
+  nn::Model ref = batchNormNet();
+  const double l32 = run(ref, 1.0);
+  for (auto [p, scale] : {std::pair{Precision::Bf16, 1.0}, {Precision::Fp16, 256.0}}) {
+    SCOPED_TRACE(precisionName(p).data());
+    nn::Model m = batchNormNet();
+    m.setPrecision(p);
+    EXPECT_EQ(m.layer("bn").parameters()[0].value.dtype(), DType::Float32);
+    EXPECT_EQ(m.layer("bn").buffers()[0].value.dtype(), DType::Float32);
+    EXPECT_EQ(m.layer("conv").parameters()[0].value.dtype(), computeDType(p));
+    const double l = run(m, scale);
+    EXPECT_NEAR(l, l32, 2e-2 * l32);
+    // The whole gradient and batch norm's own slice (gamma, beta: written by the fp32 layer,
+    // divided by the loss scale) against fp32; without the unscaling fp16's would be 256x.
+    const double all = train::relativeL2(m.gradients(), ref.gradients());
+    const auto& gamma = m.layer("bn").parameters()[0];
+    const std::int64_t n = 2 * gamma.shape.numel();  // gamma then beta, adjacent in the flat buffer
+    const double bn = train::relativeL2(m.gradients().slice(gamma.offset, gamma.offset + n),
+                                          ref.gradients().slice(gamma.offset, gamma.offset + n));
+    std::printf("%s batch-norm model vs fp32: gradient relative L2 %.3g (batch norm's %.3g)\n",
+                precisionName(p).data(), all, bn);
+    EXPECT_LT(all, 0.1);
+    EXPECT_LT(bn, 0.1);
+    // Running statistics updated in fp32 from the 16-bit activations: running_mean (zeros, then
+    // 0.01 x the batch mean; the variance's ones would hide a wrong update) against fp32's.
+    const auto& mean = m.layer("bn").buffers()[0];
+    const std::int64_t c = mean.shape.numel();
+    EXPECT_TRUE(testing::tensorsClose(toCpu(m.buffers().slice(mean.offset, mean.offset + c)),
+                                      toCpu(ref.buffers().slice(mean.offset, mean.offset + c)), 5e-2));
+  }
+}
+
+}  // namespace
+}  // namespace kaon
