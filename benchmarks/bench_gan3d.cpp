@@ -28,7 +28,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 GanBenchResult benchGan3d(const std::string& configPath, const std::string& deviceName, std::int64_t batch, int steps,
-                          int warmup) {
+                          int warmup, Precision precision) {
   config::RunConfig rc = config::loadRunConfig(configPath);
   KAON_CHECK(rc.kind == "gan", "{}: not a trainer.kind: gan config", configPath);
   config::ConfigNode node(rc.gan, "gan", rc.path);
@@ -51,6 +51,10 @@ GanBenchResult benchGan3d(const std::string& configPath, const std::string& devi
   train::TrainerOptions t;
   t.batchSize = batch;
   t.progress = false;
+  t.precision = precision;
+  // fp16: the heads' MAPE gradients (a few units per sample) overflow 2^16; start lower so the
+  // warm-up steps absorb the back-off (skipped updates are counted and printed).
+  t.lossScale.initialScale = 1024;
   const double gLr = gan.generatorOptimizer.baseLr, dLr = gan.discriminatorOptimizer.baseLr;
   train::GanTrainer trainer(gan.generator, *gan.generatorOptimizer.optimizer, gan.discriminator,
                             *gan.discriminatorOptimizer.optimizer, [gLr](std::int64_t) { return gLr; },
@@ -71,7 +75,10 @@ GanBenchResult benchGan3d(const std::string& configPath, const std::string& devi
       cpu.push_back(processCpuMs() - c0);
     }
   }
-  return {median(ms), median(cpu)};
+  GanBenchResult r{median(ms), median(cpu)};
+  if (const train::LossScaler* s = trainer.generatorLossScaler()) r.skippedGenerator = s->skippedSteps();
+  if (const train::LossScaler* s = trainer.discriminatorLossScaler()) r.skippedDiscriminator = s->skippedSteps();
+  return r;
 }
 
 }  // namespace kaon::bench

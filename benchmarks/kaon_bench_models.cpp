@@ -5,7 +5,8 @@
 //           SRCNN's slice + add (the earlier benchmark).
 //   gan3d : the 3DGAN of configs/calo_gan.yaml (--gan-config), one GanTrainer step: the
 //           discriminator on a real and on a generated batch, two generator updates through the
-//           frozen discriminator, RMSprop; batch 8. --device cuda runs it on GPU 0.
+//           frozen discriminator, RMSprop; batch 8. --device cuda runs it on GPU 0, in
+//           --precision fp32|tf32|bf16|fp16 (trainer.precision; fp16 with dynamic loss scaling).
 //           benchmarks/gpu/bench_torch_3dgan.py is the PyTorch twin. Not part of "all".
 //
 // Columns: ms/step is the median wall time of the timed steps; cpu ms/step the median process
@@ -49,17 +50,23 @@ int main(int argc, char** argv) {
   std::int64_t batch = 0;
   int steps = 20, warmup = 3, threads = 0;
   bool noResidual = false;
-  std::string ganConfig = KAON_SOURCE_DIR "/configs/calo_gan.yaml", device = "cpu";
+  std::string ganConfig = KAON_SOURCE_DIR "/configs/calo_gan.yaml", device = "cpu", precision = "fp32";
   app.add_option("--model", which, "jet, srcnn, gan3d or all (jet and srcnn)")
       ->check(CLI::IsMember({"jet", "srcnn", "gan3d", "all"}));
   app.add_option("--gan-config", ganConfig, "gan3d: the trainer.kind: gan config");
   app.add_option("--device", device, "gan3d: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--precision", precision, "gan3d: fp32, tf32, bf16 or fp16 (all but fp32 need --device cuda)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16", "fp16"}));
   app.add_option("--batch", batch, "batch size (0: the model's default, jet 32, srcnn 8)");
   app.add_option("--steps", steps, "timed steps");
   app.add_option("--warmup", warmup, "untimed steps first");
   app.add_option("--threads", threads, "CPU threads (0: all cores this process may use)");
   app.add_flag("--no-residual", noResidual, "SRCNN without the residual add of input channel 0");
   CLI11_PARSE(app, argc, argv);
+  if (precision != "fp32" && (which != "gan3d" || device != "cuda")) {
+    fmt::print(stderr, "--precision {} applies to --model gan3d --device cuda only\n", precision);
+    return 2;
+  }
   try {
     setNumThreads(threads);
     fmt::print("# kaon  threads {}\n", numThreads());
@@ -67,9 +74,12 @@ int main(int argc, char** argv) {
                "cpu ms/step");
     if (which == "gan3d") {
       const std::int64_t n = batch > 0 ? batch : 8;
-      bench::GanBenchResult r = bench::benchGan3d(ganConfig, device, n, steps, warmup);
-      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8} {:>12.2f}  3DGAN step on {}\n", "gan3d", n, r.msPerStep,
-                 n / (r.msPerStep / 1e3), "n/a", r.cpuMsPerStep, device);
+      bench::GanBenchResult r = bench::benchGan3d(ganConfig, device, n, steps, warmup, precisionFromName(precision));
+      const std::string skipped = precision != "fp16" ? std::string()
+                                  : fmt::format(" (updates skipped: G {}, D {})", r.skippedGenerator,
+                                                r.skippedDiscriminator);
+      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8} {:>12.2f}  3DGAN step on {} {}{}\n", "gan3d", n, r.msPerStep,
+                 n / (r.msPerStep / 1e3), "n/a", r.cpuMsPerStep, device, precision, skipped);
       return 0;
     }
     std::vector<std::string> models = which == "all" ? std::vector<std::string>{"jet", "srcnn"}

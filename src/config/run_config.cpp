@@ -109,8 +109,6 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     for (const char* key : {"loss", "metrics"})
       if (node.has(key)) node.failKey(key, "applies to trainer.kind: standard only (a GAN sets gan.loss_weights)");
     if (t.reproducible) node.failKey("reproducible", "not implemented for trainer.kind: gan");
-    if (t.precision != Precision::Fp32)
-      node.failKey("precision", "not implemented: precision other than fp32 for trainer.kind: gan");
     if (t.syncBatchNorm) node.failKey("sync_batchnorm", "not implemented for trainer.kind: gan");
   } else {
     t.loss = ops::lossFromName(node.getChoice(

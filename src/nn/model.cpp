@@ -138,19 +138,22 @@ void Model::setPrecision(Precision precision) {
              precisionName(precision), dtypeName(params_.dtype()));
   const bool mixed = isMixedPrecision(precision);
   if (mixed) {
+    // Buffers (running statistics) stay fp32: only layers that compute in fp32 may have them.
     for (const auto& node : nodes_)
-      if (!node.layer->buffers().empty())
-        throw NotImplemented(fmt::format("precision {} for layer '{}' ({}): its statistics would need fp32 buffers "
-                                         "beside low-precision activations", precisionName(precision),
+      if (!node.layer->buffers().empty() && !node.layer->computesInFloat32())
+        throw NotImplemented(fmt::format("precision {} for layer '{}' ({}): its buffers would need fp32 beside "
+                                         "low-precision activations", precisionName(precision),
                                          node.layer->name(), node.layer->type()));
   }
   precision_ = precision;
   computeParams_ = mixed ? Tensor::empty(params_.shape(), computeDType(), device()) : Tensor();
   computeGrads_ = mixed ? Tensor::zeros(params_.shape(), computeDType(), device()) : Tensor();
-  const Tensor& values = mixed ? computeParams_ : params_;
-  const Tensor& grads = mixed ? computeGrads_ : grads_;
   for (auto& node : nodes_)
     for (auto& p : node.layer->parameters()) {
+      // fp32 layers (batch norm) work on the masters themselves, low-precision ones on the copies.
+      const bool low = mixed && !node.layer->computesInFloat32();
+      const Tensor& values = low ? computeParams_ : params_;
+      const Tensor& grads = low ? computeGrads_ : grads_;
       p.value = values.slice(p.offset, p.offset + p.shape.numel()).reshape(p.shape);
       p.grad = grads.slice(p.offset, p.offset + p.shape.numel()).reshape(p.shape);
     }
@@ -184,7 +187,12 @@ std::vector<Tensor> Model::forwardMulti(const std::vector<Tensor>& inputs, bool 
     std::vector<Tensor> in;
     for (int src : nodes_[i].inputs) in.push_back(src >= 0 ? activations_[src] : lastInputs_[-src - 1]);
     ctx.layerIndex = static_cast<int>(i);
-    activations_[i] = nodes_[i].layer->forward(in, ctx);
+    if (mixed && nodes_[i].layer->computesInFloat32()) {
+      for (Tensor& t : in) t = ops::toDType(t, DType::Float32);
+      activations_[i] = ops::toDType(nodes_[i].layer->forward(in, ctx), computeDType());
+    } else {
+      activations_[i] = nodes_[i].layer->forward(in, ctx);
+    }
   }
   if (training) ++step_;
   std::vector<Tensor> out;
@@ -234,14 +242,21 @@ std::vector<Tensor> Model::backwardMulti(const std::vector<Tensor>& outputGrads,
     ctx.accumulateParamGrads = options.accumulateParamGrads;
     ctx.replicas = replicas_;
     for (int src : node.inputs) ctx.needInputGrad.push_back(src >= 0 ? needs[src] : options.wantInputGrads);
-    std::vector<Tensor> dx = node.layer->backward(grads[i], ctx);
+    // An fp32 layer in a mixed model takes the unscaled fp32 gradient and accumulates straight
+    // into the fp32 master gradients; its input gradients go back scaled, in the compute dtype.
+    const bool fp32Layer = mixed && node.layer->computesInFloat32();
+    std::vector<Tensor> dx =
+        node.layer->backward(fp32Layer ? ops::toDType(grads[i], DType::Float32, 1.0 / gradScale_) : grads[i], ctx);
+    if (fp32Layer)
+      for (Tensor& d : dx)
+        if (d.defined()) d = ops::toDType(d, computeDType(), gradScale_);
     grads[i] = Tensor();
     if (node.layer->updatesParams(ctx))
       for (const auto& p : node.layer->parameters()) {
         const std::int64_t n = p.shape.numel();
         // Mixed precision: the fp32 gradient (what allreduce and the optimizer read) is the
         // low-precision one, unscaled. It holds everything accumulated since zeroGrad().
-        if (mixed) ops::convertInto(p.grad, grads_.slice(p.offset, p.offset + n), 1.0 / gradScale_);
+        if (mixed && !fp32Layer) ops::convertInto(p.grad, grads_.slice(p.offset, p.offset + n), 1.0 / gradScale_);
         if (gradientReady_) gradientReady_(GradientReady{node.layer.get(), &p, p.offset, n});
       }
     for (std::size_t k = 0; k < node.inputs.size(); ++k) {

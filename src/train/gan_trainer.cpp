@@ -35,6 +35,10 @@ double normal(std::uint64_t stream, std::uint64_t n) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
+// /strategy/<name> of the fp16 loss scales in a GAN checkpoint.
+constexpr const char* kGenScaleState = "generator_loss_scale";
+constexpr const char* kDiscScaleState = "discriminator_loss_scale";
+
 Tensor column(const std::vector<float>& v) {
   return Tensor::fromVector(Shape{static_cast<std::int64_t>(v.size()), 1}, v);
 }
@@ -45,12 +49,14 @@ struct HeadLosses {
   std::vector<Tensor> grads;
 };
 
+// scaled: an fp16 run, where a non-finite loss (an overflowing forward) is left to the loss
+// scaler, which skips the update (its gradients are not finite either).
 HeadLosses headLosses(const std::vector<Tensor>& out, const std::array<Tensor, 3>& targets, const GanOptions& o,
-                      const nn::Model& disc, const char* network, std::int64_t globalStep) {
+                      const nn::Model& disc, const char* network, std::int64_t globalStep, bool scaled) {
   HeadLosses h;
   for (int k = 0; k < 3; ++k) {
     ops::LossResult l = ops::loss(kHeadLoss[k], out[k], targets[k]);
-    KAON_CHECK(std::isfinite(l.value), "GAN training diverged: {} loss on '{}' is {} at step {}", network,
+    KAON_CHECK(scaled || std::isfinite(l.value), "GAN training diverged: {} loss on '{}' is {} at step {}", network,
                disc.outputNames()[k], l.value, globalStep);
     ops::scaleInPlace(l.grad, o.lossWeights[k]);
     h.values[k] = l.value;
@@ -110,6 +116,14 @@ GanTrainer::GanTrainer(nn::Model& generator, optim::Optimizer& generatorOptimize
   KAON_CHECK(gan_.labelFlip >= 0 && gan_.labelFlip < 0.5, "gan.label_flip must be in [0, 0.5)");
   checkCompatibility(train_);
   if (validation_) checkCompatibility(*validation_);
+  // Both networks in the run's precision (a CPU model refuses anything but fp32); fp16: one loss
+  // scaler per network, each governing the backward passes of that network's loss.
+  gen_.setPrecision(options_.precision);
+  disc_.setPrecision(options_.precision);
+  if (options_.precision == Precision::Fp16) {
+    genScaler_ = std::make_unique<LossScaler>(options_.lossScale);
+    discScaler_ = std::make_unique<LossScaler>(options_.lossScale);
+  }
   if (comm_->size() > 1) {
     if (!comm_->supportsDevice(gen_.device())) {
       ownedDeviceComm_ = comm::makeDeviceCommunicator(*comm_, gen_.device(), comm::DeviceTransport::Auto,
@@ -176,13 +190,22 @@ GanTrainer::Fakes GanTrainer::sampleFakes(std::int64_t n, std::uint64_t stream) 
   return {Tensor::fromVector(Shape{n, L}, latent).to(dev), column(energy).to(dev), column(ecal).to(dev)};
 }
 
+bool GanTrainer::applyUpdate(LossScaler* scaler, const nn::Model& model) {
+  // fp16: gradients with inf/nan (the same on every rank after the allreduce) skip this
+  // network's update only, and halve its scale; the other network's scaler is not touched.
+  return !scaler || scaler->update(std::isfinite(ops::sumSquares(model.gradients())));
+}
+
 std::array<double, 3> GanTrainer::discriminatorStep(const Tensor& images, const std::array<Tensor, 3>& targets,
                                                     std::int64_t globalStep) {
-  HeadLosses h = headLosses(disc_.forwardMulti({images}, true), targets, gan_, disc_, "discriminator", globalStep);
+  if (discScaler_) disc_.setGradientScale(discScaler_->scale());
+  HeadLosses h = headLosses(disc_.forwardMulti({images}, true), targets, gan_, disc_, "discriminator", globalStep,
+                            discScaler_ != nullptr);
   disc_.zeroGrad();
   if (discReducer_) discReducer_->beginBackward();
   disc_.backwardMulti(h.grads);
   if (discReducer_) discReducer_->finishBackward();
+  if (!applyUpdate(discScaler_.get(), disc_)) return h.values;
   if (options_.clipNorm > 0) optim::clipGradientNorm(disc_.gradients(), disc_.trainableRanges(), options_.clipNorm);
   discOpt_.step(discLr_(globalStep));
   return h.values;
@@ -193,12 +216,21 @@ std::array<double, 3> GanTrainer::generatorGradients(const Tensor& latent, const
   // The discriminator is frozen: no parameter gradients, and the running statistics its
   // batch-norm layers update in training mode are put back afterwards.
   Tensor discBuffers = disc_.buffers().numel() > 0 ? disc_.buffers().clone() : Tensor();
+  // fp16: the generator's loss is scaled by the generator's scale through both networks (the
+  // discriminator hands dL/dimages back unscaled in fp32, the generator scales it again), so an
+  // overflow anywhere on this path skips the generator's update and backs off its scale only.
+  const double discScale = disc_.gradientScale();
+  if (genScaler_) {
+    gen_.setGradientScale(genScaler_->scale());
+    disc_.setGradientScale(genScaler_->scale());
+  }
   Tensor images = gen_.forward(latent, true);
   std::vector<Tensor> out = disc_.forwardMulti({images}, true);
   // The "trick" of 3DGAN: the generator wants the discriminator to say "real".
   Tensor real = Tensor::full(Shape{images.dim(0), 1}, 1.0, out[0].dtype()).to(gen_.device());
-  HeadLosses h = headLosses(out, {real, energy, ecal}, gan_, disc_, "generator", globalStep);
+  HeadLosses h = headLosses(out, {real, energy, ecal}, gan_, disc_, "generator", globalStep, genScaler_ != nullptr);
   std::vector<Tensor> dImages = disc_.backwardMulti(h.grads, {.accumulateParamGrads = false, .wantInputGrads = true});
+  disc_.setGradientScale(discScale);
   if (discBuffers.defined()) disc_.buffers().copyFrom(discBuffers);
   gen_.zeroGrad();
   if (genReducer_) genReducer_->beginBackward();
@@ -209,6 +241,7 @@ std::array<double, 3> GanTrainer::generatorGradients(const Tensor& latent, const
 
 std::array<double, 3> GanTrainer::generatorStep(const Fakes& f, std::int64_t globalStep) {
   std::array<double, 3> losses = generatorGradients(f.latent, f.energy, f.ecal, globalStep);
+  if (!applyUpdate(genScaler_.get(), gen_)) return losses;
   if (options_.clipNorm > 0) optim::clipGradientNorm(gen_.gradients(), gen_.trainableRanges(), options_.clipNorm);
   genOpt_.step(genLr_(globalStep));
   return losses;
@@ -277,12 +310,26 @@ void GanTrainer::synchroniseBuffers() {
 void GanTrainer::writeCheckpoint() {
   if (options_.checkpointDir.empty()) return;
   synchroniseBuffers();
-  if (comm_->rank() == 0) saveCheckpoint(checkpointPath(), networks(), progress_, options_.configText);
+  if (comm_->rank() == 0) saveCheckpoint(checkpointPath(), networks(), progress_, options_.configText, scalerState());
   comm_->barrier();  // nobody runs ahead of a checkpoint that may still fail
 }
 
+NamedTensors GanTrainer::scalerState() const {
+  NamedTensors s;
+  if (genScaler_) s.emplace_back(kGenScaleState, genScaler_->state());
+  if (discScaler_) s.emplace_back(kDiscScaleState, discScaler_->state());
+  return s;
+}
+
 void GanTrainer::resumeFrom(const std::string& path) {
+  // Weights are stored as fp32 masters whatever the precision, so any precision resumes any
+  // checkpoint; an fp16 run resuming a file without scales (fp32/bf16 runs) starts fresh ones.
   progress_ = loadCheckpoint(path, networks());
+  for (auto [scaler, name] : {std::pair{genScaler_.get(), kGenScaleState}, {discScaler_.get(), kDiscScaleState}}) {
+    if (!scaler) continue;
+    Tensor st = readOptionalState(path, name);
+    if (st.defined()) scaler->setState(st);
+  }
   progress_.ranks = comm_->size();
   if (comm_->rank() == 0)
     spdlog::info("resumed the GAN from {}: epoch {}, step {} of the epoch, {} steps in total", path, progress_.epoch,

@@ -156,8 +156,17 @@ TEST(RunConfig, GanKindTakesItsOwnSections) {
   EXPECT_TRUE(mentions(err({"trainer.loss=mse"}), {"trainer.loss", "kind: standard only"}));
   EXPECT_TRUE(mentions(err({"optimizer={type: sgd, lr: 0.1}"}), {"optimizer", "does not apply to trainer.kind: gan"}));
   EXPECT_TRUE(mentions(err({"trainer.kind=gann"}), {"trainer.kind", "did you mean 'gan'"}));
-  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=bf16"}),
-                       {"trainer.precision", "not implemented", "trainer.kind: gan"}));
+  // Both networks train in trainer.precision (GPU only), fp16 with its loss_scale section.
+  for (const char* p : {"fp32", "tf32", "bf16", "fp16"})
+    EXPECT_EQ(precisionName(loadRunConfig(dir, {"device=cuda", std::string("trainer.precision=") + p}).trainer.precision),
+              p);
+  RunConfig fp16 = loadRunConfig(dir, {"device=cuda", "trainer.precision=fp16",
+                                       "trainer.loss_scale={initial: 1024, growth_interval: 50}"});
+  EXPECT_EQ(fp16.trainer.lossScale.initialScale, 1024.0);
+  EXPECT_EQ(fp16.trainer.lossScale.growthInterval, 50);
+  EXPECT_TRUE(mentions(err({"device=cpu", "trainer.precision=bf16"}), {"trainer.precision", "bf16 needs a GPU"}));
+  EXPECT_TRUE(mentions(err({"device=cuda", "trainer.precision=bf16", "trainer.loss_scale={initial: 8}"}),
+                       {"trainer.loss_scale", "fp16 only"}));
   EXPECT_TRUE(mentions(errorOf([] { parseRunConfig(kBase, "a.yaml", {"gan={latent_size: 4}"}); }),
                        {"gan", "kind: gan only"}));
   auto ganErr = [&](std::vector<std::string> overrides) {

@@ -4,6 +4,7 @@
 // three discriminator heads with the ECAL sum layer), built through the gan: config section.
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -77,6 +78,30 @@ inline std::shared_ptr<data::InMemoryDataset> tinyShowers(std::int64_t n, std::u
   data::CaloShowers c = data::generateCaloShowers(o);
   return std::make_shared<data::InMemoryDataset>(std::vector<Tensor>{c.ecal.reshape(Shape{n, 1, 4, 4, 4})},
                                                  std::vector<Tensor>{c.energy});
+}
+
+// `steps` training steps on the first n showers of `data` (one batch, seen again each step). The
+// regression heads improve steadily, unlike the adversarial ones: the discriminator's energy
+// error on real showers (real[1]) and the generator's ECAL-sum error (generator[2]). fp32 on
+// the CPU, tiny GAN, n 32, 30 steps, dataset seeds 1-3: real[1] 93 -> 45..57 (x0.48..0.60),
+// generator[2] 2037 -> 474 (x0.23); the tests ask for x0.8 and x0.5.
+struct LossTrend {
+  GanStepLosses first, last;
+  bool allFinite = true;
+};
+inline LossTrend trainOnOneBatch(GanTrainer& trainer, const data::Dataset& data, std::int64_t n, int steps) {
+  data::Batch batch = data.allocateBatch(n);
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) idx[i] = i;
+  data.read(idx, batch);
+  LossTrend t;
+  for (int s = 0; s < steps; ++s) {
+    GanStepLosses l = trainer.trainStep(batch, s);
+    for (const auto* heads : {&l.real, &l.fake, &l.generator})
+      for (double v : *heads) t.allFinite = t.allFinite && std::isfinite(v);
+    (s == 0 ? t.first : t.last) = l;
+  }
+  return t;
 }
 
 inline TrainerOptions tinyOptions(std::int64_t batch, int epochs = 1) {

@@ -1,7 +1,8 @@
 // The 3DGAN trainer: generator gradients through the frozen discriminator against finite
 // differences (double), a full step (finite losses, both networks move, the generator's pass
 // leaves the discriminator untouched), checkpoint + resume equal to an uninterrupted run
-// (bitwise), generation, and the physics metrics against hand-computed values.
+// (bitwise), generation, the regression heads improving over steps, precision refused on the
+// CPU, and the physics metrics against hand-computed values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -90,6 +91,39 @@ TEST(GanTrainer, StepGivesFiniteLossesAndMovesBothNetworks) {
   Tensor showers = trainer.generate(Tensor::fromVector(Shape{3}, std::vector<float>{10, 50, 100}), 1);
   EXPECT_EQ(showers.shape(), (Shape{3, 1, 4, 4, 4}));
   for (float v : showers.span<float>()) EXPECT_GE(v, 0.0f);
+}
+
+TEST(GanTrainer, RegressionHeadsImproveOverSteps) {
+  // The baseline of the GPU bf16/fp16 version (tests/gpu/test_gpu_gan_precision.cpp).
+  TinyGan gan({});
+  auto data = tinyShowers(32, 1);
+  GanTrainer trainer = gan.trainer(*data, nullptr, tinyOptions(32));
+  gantest::LossTrend t = gantest::trainOnOneBatch(trainer, *data, 32, 30);
+  EXPECT_TRUE(t.allFinite);
+  EXPECT_LT(t.last.real[1], 0.8 * t.first.real[1]);
+  EXPECT_LT(t.last.generator[2], 0.5 * t.first.generator[2]);
+}
+
+TEST(GanTrainer, PrecisionOtherThanFp32NeedsGpuModels) {
+  auto data = tinyShowers(8, 1);
+  for (Precision p : {Precision::Tf32, Precision::Bf16, Precision::Fp16}) {
+    TinyGan gan({});
+    TrainerOptions o = tinyOptions(4);
+    o.precision = p;
+    std::string message;
+    try {
+      gan.trainer(*data, nullptr, o);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    for (std::string part : {std::string(precisionName(p)), std::string("GPU"), std::string("fp32 only")})
+      EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
+  }
+  // fp32: no loss scalers.
+  TinyGan gan({});
+  GanTrainer trainer = gan.trainer(*data, nullptr, tinyOptions(4));
+  EXPECT_EQ(trainer.generatorLossScaler(), nullptr);
+  EXPECT_EQ(trainer.discriminatorLossScaler(), nullptr);
 }
 
 TEST(GanTrainer, ResumeReproducesAnUninterruptedRunExactly) {

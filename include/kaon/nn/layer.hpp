@@ -82,6 +82,11 @@ class Layer {
   virtual void releaseSaved() {}
   // Short description for the model summary, e.g. "3x3 s1 same, relu".
   virtual std::string describe() const { return {}; }
+  // Mixed precision (bf16/fp16 models): whether this layer computes in float32 between
+  // low-precision neighbours (batch norm: statistics, running buffers and normalisation in fp32).
+  // The model then hands it fp32 inputs and an unscaled fp32 output gradient, converts what it
+  // returns back to the compute dtype, and binds its parameters to the fp32 master buffers.
+  virtual bool computesInFloat32() const { return false; }
 
   std::deque<Parameter>& parameters() { return params_; }
   const std::deque<Parameter>& parameters() const { return params_; }

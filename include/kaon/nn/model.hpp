@@ -52,7 +52,9 @@ class Model {
   // gradients. Inputs and output gradients are given in fp32 and converted; outputs are
   // returned in fp32; each parameter's gradient is converted to the fp32 buffer (divided by the
   // gradient scale) before its GradientReady fires. fp32 and tf32 leave the model as it is.
-  // GPU models only (a CPU model accepts fp32 alone); batch norm is not supported in bf16/fp16.
+  // GPU models only (a CPU model accepts fp32 alone). Layers that compute in fp32
+  // (Layer::computesInFloat32: batch norm) keep fp32 parameters, buffers and activations; the
+  // model converts around them. Other layers with buffers are refused in bf16/fp16.
   void setPrecision(Precision precision);
   Precision precision() const { return precision_; }
   DType computeDType() const { return kaon::computeDType(precision_); }

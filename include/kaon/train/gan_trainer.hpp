@@ -19,6 +19,13 @@
 //
 // Validation (each epoch): real showers against showers generated at the same energies, in the
 // physics metrics of CaloGanMetrics (docs/calo-gan.md).
+//
+// Precision (TrainerOptions::precision, GPU models): both networks compute in it, with fp32
+// master weights, optimizer state, losses and batch norm (nn::Model::setPrecision); showers
+// leave the generator in fp32, so metrics, generated files and checkpoints are fp32. fp16 has
+// one dynamic loss scaler per network: the discriminator's scales its two updates per step,
+// the generator's scales the generator loss through the frozen discriminator and the generator;
+// an overflow skips that network's update only (the other keeps training and its scale).
 #include <array>
 #include <functional>
 #include <map>
@@ -84,6 +91,13 @@ class GanTrainer {
   Tensor generate(const Tensor& energies, std::uint64_t seed, std::int64_t firstIndex = 0);
   const TrainingProgress& progress() const { return progress_; }
   std::string checkpointPath() const;  // <dir>/checkpoint.h5
+  // fp16 runs only (null otherwise): the loss scalers of the generator's and the
+  // discriminator's losses. The discriminator's counts two updates per step (real, fake).
+  // Mutable for callers that restore or force a scale (LossScaler::setState).
+  const LossScaler* generatorLossScaler() const { return genScaler_.get(); }
+  const LossScaler* discriminatorLossScaler() const { return discScaler_.get(); }
+  LossScaler* generatorLossScaler() { return genScaler_.get(); }
+  LossScaler* discriminatorLossScaler() { return discScaler_.get(); }
 
  private:
   struct Fakes;
@@ -93,6 +107,9 @@ class GanTrainer {
   std::array<double, 3> generatorStep(const Fakes& fakes, std::int64_t globalStep);
   std::uint64_t streamFor(std::int64_t globalStep, int phase) const;
   void checkCompatibility(const data::Dataset& dataset) const;
+  // Whether to apply the optimizer step of `model` (always, unless fp16 gradients overflowed).
+  static bool applyUpdate(LossScaler* scaler, const nn::Model& model);
+  NamedTensors scalerState() const;
   void writeCheckpoint();
   void synchroniseBuffers();
   std::vector<CheckpointNetwork> networks();
@@ -110,6 +127,7 @@ class GanTrainer {
   std::unique_ptr<comm::Communicator> ownedComm_, ownedDeviceComm_;
   comm::Communicator* comm_;
   std::unique_ptr<class GradientAllreducer> genReducer_, discReducer_;
+  std::unique_ptr<LossScaler> genScaler_, discScaler_;  // fp16 only
   bool interrupted_ = false;
 };
 

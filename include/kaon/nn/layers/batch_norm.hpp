@@ -8,6 +8,8 @@
 // Synchronised (ForwardContext::replicas set, options.sync): the training statistics are sums
 // over all replicas (one allreduce of [2C + 1] in forward, one of [2, C] in backward), so N ranks
 // normalise like one rank with the whole global batch.
+// Mixed-precision models (bf16/fp16) run it in fp32 (Layer::computesInFloat32): fp32 input,
+// gamma/beta, running statistics and gradients; the model converts at its boundaries.
 #include "kaon/nn/layer.hpp"
 
 namespace kaon::nn {
@@ -31,6 +33,8 @@ class BatchNorm : public Layer {
   std::vector<Tensor> backward(const Tensor& gradOutput, const BackwardContext& ctx) override;
   void releaseSaved() override { x_ = saveMean_ = saveInvStd_ = replicaStats_ = Tensor(); }
   std::string describe() const override;
+  // bf16/fp16 models: statistics of 16-bit activations in fp32, as cuDNN and PyTorch's autocast do.
+  bool computesInFloat32() const override { return true; }
 
  private:
   BatchNormOptions options_;
