@@ -84,6 +84,26 @@ TEST(GpuConvGraphEngines, Bf16RunsOnTensorCoreEnginesWithFp32Accumulation) {
   EXPECT_GE(ops::cudak::graph::executions() - before, 3);
 }
 
+TEST(GpuConvFilterGemm, Im2colCublasFilterGradientMatchesCpu) {
+  KAON_REQUIRE_GPU();
+  // Forced: every strict-FP32 filter gradient takes im2col + cuBLAS, 2 samples per chunk (so
+  // batches of 3 and 5 have a remainder chunk), accumulating with beta 0.5.
+  ScopedEnv env("KAON_CONV_FILTER_GEMM", "force");
+  for (const Case& c : {Case{"3d_gan_like_k566", {5, 1, 9, 10, 10}, {4, 1, 5, 6, 6}, {}},
+                        Case{"3d_k338_pad", {3, 6, 7, 6, 11}, {6, 6, 3, 3, 8}, {{1}, {}, {1, 0, 3}, {1, 2, 4}}},
+                        Case{"3d_stride2_dilated", {2, 3, 9, 8, 9}, {5, 3, 3, 2, 3}, {{2, 1, 2}, {1, 2, 1}, {1}, {1}}},
+                        Case{"2d_even_same", {3, 4, 12, 12}, {6, 4, 4, 4},
+                             ops::samePadding(std::vector<std::int64_t>{12, 12}, std::vector<std::int64_t>{4, 4}, {1})}}) {
+    SCOPED_TRACE(c.label);
+    Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2);
+    Tensor dy = randomTensor(ops::conv(x, w, Tensor(), c.p).shape(), 4);
+    Tensor dw = randomTensor(w.shape(), 5), dwG = toGpu(dw);
+    ops::convBackwardParams(x, dy, dw, Tensor(), 0.5, c.p);
+    ops::convBackwardParams(toGpu(x), toGpu(dy), dwG, Tensor(), 0.5, c.p);
+    EXPECT_GPU_CLOSE(dwG, dw, kTolF32);
+  }
+}
+
 TEST(GpuConvGraphEngines, AnUnknownChoiceIsAnError) {
   KAON_REQUIRE_GPU();
   ScopedEnv env("KAON_CUDNN_ENGINES", "fastest");

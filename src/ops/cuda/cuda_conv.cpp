@@ -14,6 +14,9 @@
 // computes in FP32 (convolution descriptor type float) on tensor cores. The algorithm's math
 // type is kept in the descriptor. All work runs on the device's compute stream.
 #include <algorithm>
+#include <vector>
+#include <string>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -23,6 +26,7 @@
 #include "../../cuda/cuda_check.hpp"
 #include "../../cuda/cuda_context.hpp"
 #include "cuda_kernels.hpp"
+#include "conv_filter_gemm.hpp"
 #include "cudnn_graph_conv.hpp"
 #include "kaon/core/precision.hpp"
 
@@ -98,8 +102,9 @@ Plan makePlan(const ConvGeometry& g) {
 
 std::string planKey(ConvOp op, DType dt, int device, const Plan& p, double beta, EngineChoice choice) {
   const ConvGeometry& g = p.g;
-  return fmt::format("{}|{}{}|{}|{}|{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
-                     tensorCoreMath(dt) ? "tc" : "", device, beta, static_cast<int>(choice),
+  const char* filterGemm = std::getenv("KAON_CONV_FILTER_GEMM");  // part of the choice too
+  return fmt::format("{}|{}{}|{}|{}|{}{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
+                     tensorCoreMath(dt) ? "tc" : "", device, beta, static_cast<int>(choice), filterGemm ? filterGemm : "",
                      p.nbDims, g.batch, g.inChannels, g.outChannels, fmt::join(g.in, ","), fmt::join(g.out, ","),
                      fmt::join(g.kernel, ","), fmt::join(g.stride, ","), fmt::join(g.padBegin, ","),
                      fmt::join(g.dilation, ","));
@@ -169,6 +174,7 @@ struct Entry {
   std::unique_ptr<Descriptors> d;
   Algo a;
   graph::Tuned graph;  // graph.plan set: the graph-API engine is used instead of a
+  std::int64_t filterGemmChunk = 0;  // > 0: filter gradient by im2col + cuBLAS, this many samples at a time
 };
 std::mutex gCacheMutex;
 std::map<std::string, Entry> gCache;  // entries are never erased: references stay valid
@@ -215,6 +221,73 @@ graph::ConvDesc graphDesc(ConvOp op, const Plan& p, DType dtype, double beta) {
   d.allowTensorCores = tensorCoreMath(dtype);  // TF32 or 16-bit data; accumulation stays FP32
   d.beta = beta;
   return d;
+}
+
+// Host scalars in the data type cuDNN expects (float for FP32 data, double for FP64).
+struct Scalar {
+  float f;
+  double d;
+  Scalar(double v) : f(static_cast<float>(v)), d(v) {}
+  const void* get(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d) : &f; }
+};
+
+// The im2col + cuBLAS filter gradient (conv_filter_gemm.hpp): its chunk of samples when it is
+// clearly faster than `bestMs` (cuDNN's best) and its result agrees with cuDNN's, else 0.
+// KAON_CONV_FILTER_GEMM=0 turns it off; `force` (for tests) uses it untimed, 2 samples per chunk.
+std::int64_t tuneFilterGemm(const Descriptors& d, const Algo& a, float bestMs, const ConvGeometry& g, const void* x,
+                            const void* dy, Tensor& out, Tensor& ws, std::size_t limit, Device dev) {
+  const std::string env = std::getenv("KAON_CONV_FILTER_GEMM") ? std::getenv("KAON_CONV_FILTER_GEMM") : "auto";
+  if (env == "0") return 0;
+  KAON_CHECK(env == "auto" || env == "force", "KAON_CONV_FILTER_GEMM={}: expected auto, 0 or force", env);
+  const std::size_t perSample = filtergemm::bytesPerSample(g);
+  // Chunks of at most 1 GiB of column matrices: big enough for the batched GEMM, small enough
+  // to leave the memory to the model.
+  const std::size_t budget = std::min<std::size_t>(limit, std::size_t{1} << 30);
+  const std::int64_t chunk = std::min<std::int64_t>(g.batch, static_cast<std::int64_t>(budget / perSample));
+  const std::int64_t CK = g.inChannels * g.kernelVolume();
+  if (chunk < 1 || CK > (1 << 30) || g.outSpatial() > (1 << 30)) return 0;
+  if (env == "force") return std::min<std::int64_t>(chunk, 2);  // tests: always, several chunks
+  const auto& ctx = kaon::cuda::context(dev.index);
+  auto run = [&] {
+    filtergemm::backwardFilter(static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(out.raw()), 0.0, g,
+                               chunk, ws.raw(), ctx.cublas, ctx.compute);
+  };
+  run();  // warm-up (cuBLAS heuristics)
+  cudaEvent_t start, stop;
+  KAON_CUDA_CHECK(cudaEventCreate(&start));
+  KAON_CUDA_CHECK(cudaEventCreate(&stop));
+  KAON_CUDA_CHECK(cudaEventRecord(start, ctx.compute));
+  run();
+  KAON_CUDA_CHECK(cudaEventRecord(stop, ctx.compute));
+  KAON_CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  KAON_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  const bool faster = ms < 0.9f * bestMs;
+  double error = -1;
+  if (faster) {  // the same gradient from cuDNN's legacy algorithm, compared on the host
+    const std::int64_t n = g.outChannels * CK;
+    Tensor ref = scratch(sizeof(float) * static_cast<std::size_t>(n), dev);
+    Scalar one(1.0), zero(0.0);
+    KAON_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, one.get(DType::Float32), d.x, x, d.y, dy, d.conv,
+                                                    static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws.raw(),
+                                                    a.workspace, zero.get(DType::Float32), d.w, ref.raw()));
+    std::vector<float> r(static_cast<std::size_t>(n)), o(static_cast<std::size_t>(n));
+    KAON_CUDA_CHECK(cudaStreamSynchronize(ctx.compute));
+    KAON_CUDA_CHECK(cudaMemcpy(r.data(), ref.raw(), sizeof(float) * n, cudaMemcpyDeviceToHost));
+    KAON_CUDA_CHECK(cudaMemcpy(o.data(), out.raw(), sizeof(float) * n, cudaMemcpyDeviceToHost));
+    double diff = 0, scale = 1e-30;
+    for (std::int64_t i = 0; i < n; ++i)
+      diff = std::max(diff, static_cast<double>(std::abs(o[i] - r[i]))), scale = std::max(scale, std::abs(double(r[i])));
+    error = diff / scale;
+  }
+  const bool use = faster && error >= 0 && error < 1e-4;
+  if (std::getenv("KAON_CUDNN_VERBOSE"))
+    std::fprintf(stderr, "kaon conv bwd-filter %s: im2col+cublas %.3f ms (chunk %lld) vs %.3f ms%s%s\n", g.str().c_str(),
+                 ms, static_cast<long long>(chunk), bestMs, faster ? "" : ", slower",
+                 !faster ? "" : use ? ", used" : fmt::format(", REJECTED: differs from cuDNN by {:.2e}", error).c_str());
+  return use ? chunk : 0;
 }
 
 // Makes the descriptors and finds the algorithm once per op, plan and beta, then returns them
@@ -276,6 +349,8 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
       if (t.plan && (choice == EngineChoice::Graph || t.ms < 0.9f * a.ms)) entry.graph = std::move(t);
     }
   }
+  if (op == ConvOp::BackwardFilter && choice != EngineChoice::Legacy && dtype == DType::Float32 && !tensorCoreMath(dtype))
+    entry.filterGemmChunk = tuneFilterGemm(d, a, entry.graph.plan ? entry.graph.ms : a.ms, g, x, y, out, ws, limit, dev);
   entry.d = std::move(owned);
   std::lock_guard lock(gCacheMutex);
   auto [it, inserted] = gCache.try_emplace(key, std::move(entry));
@@ -290,13 +365,6 @@ bool runGraph(const Entry& e, Device dev, void* x, void* w, void* y) {
   return true;
 }
 
-// Host scalars in the data type cuDNN expects (float for FP32 data, double for FP64).
-struct Scalar {
-  float f;
-  double d;
-  Scalar(double v) : f(static_cast<float>(v)), d(v) {}
-  const void* get(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d) : &f; }
-};
 
 // 5-D views [N, C, D, H, W] of a tensor with the original / padded spatial sizes.
 Shape shape5(std::int64_t n, std::int64_t c, const std::array<std::int64_t, 3>& s) { return Shape{n, c, s[0], s[1], s[2]}; }
@@ -367,6 +435,13 @@ void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, dou
   Plan p = makePlan(g);
   Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
   const Entry& e = prepare(ConvOp::BackwardFilter, p, x.dtype(), x.device(), xin.raw(), nullptr, dy.raw(), beta);
+  if (e.filterGemmChunk > 0) {
+    const auto& ctx = kaon::cuda::context(x.device().index);
+    Tensor ws = scratch(static_cast<std::size_t>(e.filterGemmChunk) * filtergemm::bytesPerSample(p.g), x.device());
+    filtergemm::backwardFilter(xin.data<float>(), dy.data<float>(), dw.data<float>(), beta, p.g, e.filterGemmChunk,
+                               ws.raw(), ctx.cublas, ctx.compute);
+    return;
+  }
   if (runGraph(e, x.device(), xin.raw(), dw.raw(), dy.raw())) return;
   const Descriptors& d = *e.d;
   const Algo& a = e.a;
