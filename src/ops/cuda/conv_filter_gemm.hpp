@@ -2,7 +2,7 @@
 // Filter gradient of a float32 convolution as im2col + cuBLAS, for the geometries where every
 // cuDNN algorithm and engine is slow: few channels with long 3-D kernels (the 3DGAN's 1 -> 32
 // channel 5x6x6 and 6 -> 6 channel 3x3x8 convolutions run 10-20x slower in cuDNN's strict-FP32
-// filter-gradient engines than the work needs, docs/perf-notes.md section 10).
+// filter-gradient engines than the work needs, docs/perf-notes.md section 11).
 //
 // Per chunk of S samples: col[s, p, c*K + k] = x[s, c, o(p)*stride + k*dilation - pad] (zero
 // outside), then one strided-batched SGEMM part[s] = dy[s] (OC x P) * col[s] (P x CK), then the
