@@ -101,7 +101,7 @@ int run(int argc, char** argv) {
   CLI::App app{"Data-parallel step-time benchmark of the jet CNN"};
   std::int64_t batch = 32, steps = 10, warmup = 2;
   int threads = 0, pixels = 64, filters = 128;
-  double bucketMb = static_cast<double>(train::kDefaultBucketBytes) / (1 << 20);
+  double bucketMb = static_cast<double>(train::kDefaultHostBucketBytes) / (1 << 20);  // the CPU default
   std::string allreduce = "thread";
   bool noComm = false;
   std::string csv, timeline, label = "weak";

@@ -6,7 +6,7 @@
 # short still leaves its CSV.
 #
 #   scripts/scaling.sh [--ranks "1 2 4 8"] [--threads 2] [--batch 32] [--strong-batch N]
-#                      [--steps 10] [--warmup 2] [--pixels 64] [--filters 128] [--bucket-mb 4] [--out DIR]
+#                      [--steps 10] [--warmup 2] [--pixels 64] [--filters 128] [--bucket-mb 1] [--out DIR]
 #                      [--allreduce thread|nonblocking]
 #                      [--no-ddp] [--no-strong] [--launcher "mpirun --oversubscribe --bind-to none"]
 #   scripts/scaling.sh --report-only [--out DIR]   # table and PNG of an existing DIR/scaling.csv
@@ -17,7 +17,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 ranks="1 2 4 8" threads=2 batch=32 strong_batch="" steps=10 warmup=2 pixels=64 filters=128
-out="$root/runs/scaling" ddp=1 strong=1 sweep=1 bucket_mb=4 allreduce=thread
+out="$root/runs/scaling" ddp=1 strong=1 sweep=1 bucket_mb=1 allreduce=thread
 launcher="mpirun --oversubscribe --bind-to none"
 bench="${KAON_BENCH:-$root/build/benchmarks/kaon-bench-scaling}"
 python="${PYTHON:-python3}"

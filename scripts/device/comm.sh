@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 4 (synchronous allreduce performance) on the 16-core host, CPU ranks only (no GPU use):
 # weak scaling of the jet CNN, batch 32 per rank, 8 ranks x 2 threads bound to 2 cores each,
-# Kaon's new default (communication thread, trainer.bucket_mb 4) and the old path (non-blocking
+# Kaon's new default (communication thread, trainer.bucket_mb 1 for CPU models) and the old path (non-blocking
 # MPI_Iallreduce, 25 MB buckets) against the PyTorch DDP (gloo) twin, each with gradient
 # communication off too. About 80-100 s of runs after the build.
 #   OUT=/tmp/out BUILD=/tmp/b scripts/device/comm.sh        # from the repo root; $BUILD: a CUDA build
@@ -29,15 +29,18 @@ kcsv="$OUT/kaon.csv" dcsv="$OUT/ddp.csv"
 rm -f "$kcsv" "$dcsv"
 kaon() {  # kaon NAME RANKS ARGS...
   local name=$1 n=$2; shift 2
-  local t=$SECONDS
-  timeout 40 "${launch[@]}" -n "$n" "$bench" "${common[@]}" --label "$name" --csv "$kcsv" "$@" > "$OUT/$name-$n.log" 2>&1
+  local t=$SECONDS x=()
+  [ -z "${KAON_ALLREDUCE_ARRIVAL:-}" ] || x=(-x KAON_ALLREDUCE_ARRIVAL)
+  timeout 40 "${launch[@]}" "${x[@]}" -n "$n" "$bench" "${common[@]}" --label "$name" --csv "$kcsv" "$@" > "$OUT/$name-$n.log" 2>&1
   log "run kaon $name, $n ranks: rc $? in $((SECONDS - t)) s"
 }
 kaon single 1
 kaon no-comm "$RANKS" --no-comm
-kaon thread-4MB "$RANKS" --allreduce thread --bucket-mb 4
+kaon thread-1MB "$RANKS" --allreduce thread --bucket-mb 1
 kaon nonblocking-25MB "$RANKS" --allreduce nonblocking --bucket-mb 25
 kaon thread-25MB "$RANKS" --allreduce thread --bucket-mb 25
+kaon thread-4MB "$RANKS" --allreduce thread --bucket-mb 4
+KAON_ALLREDUCE_ARRIVAL=0 kaon thread-1MB-spin "$RANKS" --allreduce thread --bucket-mb 1
 kaon nonblocking-4MB "$RANKS" --allreduce nonblocking --bucket-mb 4
 for n in 1 "$RANKS"; do  # DDP: comm on and off (no_sync) in one launch
   t=$SECONDS
@@ -59,7 +62,9 @@ print("1-rank samples/s) of the same framework (target: Kaon >= DDP); exposed = 
 print("explained by the slowest rank's backward; imbalance = wait for the slowest rank; allreduce = one")
 print("blocking MPI_Allreduce of all 17.2 MB of gradients; exposed fraction = exposed / allreduce (target")
 print("<= 20%); cpu = CPU time of one rank's process per step, all its threads (Kaon: the slowest rank;")
-print("DDP: rank 0), what communication costs the cores. DDP reports no split (blank).")
+print("DDP: rank 0), what communication costs the cores. 'no arrival': KAON_ALLREDUCE_ARRIVAL=0, the thread")
+print("enters the blocking allreduce at once instead of sleeping until every rank queued the bucket.")
+print("DDP reports no split (blank).")
 k1 = next((r for r in kaon if r["label"] == "single"), None)
 k0 = next((r for r in kaon if r["label"] == "no-comm"), None)
 d1 = next((r for r in ddp if r["ranks"] == "1" and r["comm"] == "on"), None)
@@ -72,8 +77,9 @@ def line(name, r, base, single):
     exp, imb, ar = f(r, "exposed_comm_ms"), f(r, "imbalance_ms"), f(r, "plain_allreduce_ms")
     print(f"{name:<28}{r['ranks']:>6}{step:>9.1f}{nc:>9.1f}{step / nc - 1:>10.1%}{eff:>8.1%}{exp:>9.1f}{imb:>8.1f}"
           f"{ar:>9.1f}{(exp / ar if ar > 0 else float('nan')):>10.1%}{f(r, 'cpu_ms'):>8.0f}")
-names = {"thread-4MB": "Kaon thread, 4 MB (default)", "nonblocking-25MB": "Kaon nonblocking, 25 MB (old)",
-         "thread-25MB": "Kaon thread, 25 MB", "nonblocking-4MB": "Kaon nonblocking, 4 MB"}
+names = {"thread-1MB": "Kaon thread, 1 MB (default)", "nonblocking-25MB": "Kaon nonblocking, 25 MB (old)",
+         "thread-25MB": "Kaon thread, 25 MB", "nonblocking-4MB": "Kaon nonblocking, 4 MB",
+         "thread-4MB": "Kaon thread, 4 MB", "thread-1MB-spin": "Kaon thread, 1 MB, no arrival"}
 if k1: line("Kaon 1 rank", k1, k1, k1)
 if k0: line(f"Kaon {N} ranks, no comm", k0, k0, k1)
 for label, name in names.items():
@@ -83,7 +89,7 @@ if d1: line("DDP 1 rank", d1, d1, d1)
 if d0: line(f"DDP {N} ranks, no_sync", d0, d0, d1)
 for r in ddp:
     if r["ranks"] == N and r["comm"] == "on": line(f"DDP {N} ranks (gloo, 25 MB)", r, d0, d1)
-new = next((r for r in kaon if r["label"] == "thread-4MB"), None)
+new = next((r for r in kaon if r["label"] == "thread-1MB"), None)
 dd = next((r for r in ddp if r["ranks"] == N and r["comm"] == "on"), None)
 if new and k0 and k1:
     ov = f(new, "step_ms") / f(k0, "step_ms") - 1

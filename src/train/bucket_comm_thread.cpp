@@ -13,7 +13,7 @@ namespace kaon::train {
 namespace {
 
 // Waits, asleep, until every rank has queued this bucket: a one-value non-blocking allreduce
-// polled with backoff. A blocking allreduce entered early would busy-poll (Open MPI spins in
+// polled with backoff (capped at 200 us: the latency it may add once the last rank arrives). A blocking allreduce entered early would busy-poll (Open MPI spins in
 // its progress loop) on a core the backward pass needs, for as long as the slowest rank is
 // behind; entered after the arrival it spins only for the transfer itself.
 void awaitArrival(comm::Communicator& comm, const Tensor& token) {
@@ -21,7 +21,7 @@ void awaitArrival(comm::Communicator& comm, const Tensor& token) {
   auto pause = std::chrono::microseconds(20);
   while (!request->test()) {
     std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(500));
+    pause = std::min(pause * 2, std::chrono::microseconds(200));
   }
 }
 

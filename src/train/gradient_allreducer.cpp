@@ -20,12 +20,13 @@ AllreduceMode allreduceModeFromName(const std::string& name) {
 
 GradientAllreducer::GradientAllreducer(nn::Model& model, comm::Communicator& comm, std::size_t bucketBytes,
                                        AllreduceMode mode)
-    : model_(model), comm_(comm), mode_(mode) {
+    : model_(model), comm_(comm), mode_(mode), bucketBytes_(bucketBytes) {
   KAON_CHECK(model_.built(), "gradient allreducer: the model must be built");
-  KAON_CHECK(bucketBytes > 0, "gradient allreducer: the bucket size must be > 0 bytes");
+  const bool onGpu = model_.gradients().device().isCuda();
+  if (bucketBytes_ == 0) bucketBytes_ = onGpu ? kDefaultDeviceBucketBytes : kDefaultHostBucketBytes;
   // GPU gradients stay on the device communicator's stream (NCCL or staged): queuing there is
   // already asynchronous, a host thread would only add a synchronisation.
-  if (model_.gradients().device().isCuda()) mode_ = AllreduceMode::Nonblocking;
+  if (onGpu) mode_ = AllreduceMode::Nonblocking;
   auto params = model_.namedParameters();
   const std::size_t elementBytes = dtypeSize(model_.gradients().dtype());
   // Walk parameters from last to first (backward order), closing a bucket when it is full.
@@ -40,7 +41,7 @@ GradientAllreducer::GradientAllreducer(nn::Model& model, comm::Communicator& com
     current.count = end - p.offset;
     current.parameters += 1;
     bucketOfParameter_[i] = static_cast<int>(buckets_.size());
-    if (static_cast<std::size_t>(current.count) * elementBytes >= bucketBytes) {
+    if (static_cast<std::size_t>(current.count) * elementBytes >= bucketBytes_) {
       buckets_.push_back(current);
       end = current.offset;
       current = Bucket{};

@@ -102,7 +102,9 @@ TEST(RunConfig, DistributedTrainingKeys) {
                        {"trainer.sync_batchnorm", "reproducible"}));
   // Gradient buckets: a communication thread by default, the non-blocking path on request.
   EXPECT_EQ(parseRunConfig(kBase, "b").trainer.allreduce, train::AllreduceMode::Thread);
-  EXPECT_EQ(parseRunConfig(kBase, "b").trainer.bucketBytes, train::kDefaultBucketBytes);
+  EXPECT_EQ(parseRunConfig(kBase, "b").trainer.bucketBytes, 0u);  // by device
+  EXPECT_EQ(parseRunConfig(kBase, "b", {"trainer.bucket_mb=2"}).trainer.bucketBytes, std::size_t{2} << 20);
+  EXPECT_TRUE(mentions(err({"trainer.bucket_mb=0"}), {"trainer.bucket_mb", "> 0"}));
   EXPECT_EQ(parseRunConfig(kBase, "b", {"trainer.allreduce=nonblocking"}).trainer.allreduce,
             train::AllreduceMode::Nonblocking);
   EXPECT_TRUE(mentions(err({"trainer.allreduce=async"}), {"trainer.allreduce", "thread", "nonblocking"}));

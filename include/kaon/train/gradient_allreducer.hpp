@@ -31,12 +31,17 @@ enum class AllreduceMode { Thread, Nonblocking };
 const char* allreduceModeName(AllreduceMode mode);
 AllreduceMode allreduceModeFromName(const std::string& name);  // "thread" | "nonblocking"
 
-// trainer.bucket_mb's default, chosen by measurement (docs/perf-notes.md, "Gradient buckets").
-inline constexpr std::size_t kDefaultBucketBytes = std::size_t{4} << 20;
+// Bucket sizes when none is given (bucketBytes 0, trainer.bucket_mb unset), by where the
+// gradients live. Host: small, so the last bucket (the first layers' gradients, ready only when
+// backward ends, hence never hidden) is small; chosen by measurement (docs/perf-notes.md §9).
+// GPU: NCCL's per-launch cost favours fewer, larger buckets; unchanged from before.
+inline constexpr std::size_t kDefaultHostBucketBytes = std::size_t{1} << 20;
+inline constexpr std::size_t kDefaultDeviceBucketBytes = std::size_t{25} << 20;
 
 class GradientAllreducer {
  public:
-  GradientAllreducer(nn::Model& model, comm::Communicator& comm, std::size_t bucketBytes = kDefaultBucketBytes,
+  // bucketBytes 0: kDefaultHostBucketBytes or kDefaultDeviceBucketBytes, by the gradients' device.
+  GradientAllreducer(nn::Model& model, comm::Communicator& comm, std::size_t bucketBytes = 0,
                      AllreduceMode mode = AllreduceMode::Thread);
   ~GradientAllreducer();
   GradientAllreducer(const GradientAllreducer&) = delete;
@@ -53,6 +58,7 @@ class GradientAllreducer {
     int parameters = 0;                  // how many parameters it covers
   };
   const std::vector<Bucket>& buckets() const { return buckets_; }
+  std::size_t bucketBytes() const { return bucketBytes_; }  // the size the buckets were cut to
   // The path buckets take (Nonblocking for GPU gradients whatever was asked).
   AllreduceMode mode() const { return mode_; }
   // Buckets started from the gradient-ready callback during the last backward (the overlap).
@@ -70,6 +76,7 @@ class GradientAllreducer {
   nn::Model& model_;
   comm::Communicator& comm_;
   AllreduceMode mode_;
+  std::size_t bucketBytes_;
   std::unique_ptr<class BucketCommThread> thread_;  // Thread mode
   std::vector<Bucket> buckets_;
   std::vector<int> bucketOfParameter_;  // by parameter order in the flat buffer
