@@ -18,11 +18,17 @@
 namespace kaon::apps {
 
 int guardedMain(const char* appName, int argc, char** argv, const std::function<int(int, char**)>& body) {
+  // MPI_THREAD_MULTIPLE: synchronous training reduces gradient buckets on a communication
+  // thread while the training thread keeps calling MPI (docs/distributed.md).
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (provided < MPI_THREAD_MULTIPLE && size > 1 && rank == 0)
+    std::fprintf(stderr, "%s: warning: this MPI provides thread level %d, not MPI_THREAD_MULTIPLE (%d): synchronous "
+                 "training needs trainer.allreduce: nonblocking (the default, thread, is refused)\n",
+                 appName, provided, MPI_THREAD_MULTIPLE);
   int code = 0;
   try {
     code = body(argc, argv);

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <random>
 
+#include <sys/resource.h>
+
 #include "../apps/app_support.hpp"
 #include "kaon/comm/communicator.hpp"
 #include "kaon/core/runtime.hpp"
@@ -28,6 +30,15 @@
 namespace {
 
 using namespace kaon;
+
+// CPU seconds (user + system) of this process, all threads: shows what the communication
+// costs the cores beside the wall time (a thread spinning in MPI competes with compute).
+double processCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
 
 // Splits the wait after backward, step by step: until the slowest rank finished its backward
 // the allreduce cannot complete (load imbalance); what remains is exposed communication.
@@ -90,7 +101,8 @@ int run(int argc, char** argv) {
   CLI::App app{"Data-parallel step-time benchmark of the jet CNN"};
   std::int64_t batch = 32, steps = 10, warmup = 2;
   int threads = 0, pixels = 64, filters = 128;
-  double bucketMb = 25;
+  double bucketMb = static_cast<double>(train::kDefaultHostBucketBytes) / (1 << 20);  // the CPU default
+  std::string allreduce = "thread";
   bool noComm = false;
   std::string csv, timeline, label = "weak";
   app.add_option("--batch-per-rank", batch, "Samples per rank per step")->check(CLI::PositiveNumber);
@@ -100,6 +112,8 @@ int run(int argc, char** argv) {
   app.add_option("--pixels", pixels, "Image size (64 for the jet CNN)")->check(CLI::Range(16, 512));
   app.add_option("--filters", filters, "Conv filters (128 for the jet CNN)")->check(CLI::PositiveNumber);
   app.add_option("--bucket-mb", bucketMb, "Gradient bucket size")->check(CLI::PositiveNumber);
+  app.add_option("--allreduce", allreduce, "How buckets travel (trainer.allreduce)")
+      ->check(CLI::IsMember({"thread", "nonblocking"}));
   app.add_flag("--no-comm", noComm, "Skip gradient communication (the communication-free baseline)");
   app.add_option("--label", label, "Free text put in the CSV row (e.g. strong or weak)");
   app.add_option("--csv", csv, "Append the result row to this CSV file (rank 0)");
@@ -120,24 +134,31 @@ int run(int argc, char** argv) {
   o.shuffle = false;
   o.configText = "kaon-bench-scaling";
   o.bucketBytes = static_cast<std::size_t>(bucketMb * (1 << 20));
+  o.allreduce = train::allreduceModeFromName(allreduce);
   o.synchroniseGradients = !noComm;
   o.timelinePath = timeline;
   o.recordStepMarks = true;
   using Clock = std::chrono::steady_clock;
   Clock::time_point measuredStart;
+  double cpuStart = 0;
   train::StepTimes atWarmupEnd;
   train::Trainer* self = nullptr;
   o.afterStep = [&](std::int64_t step) {
     if (step == warmup) {
       comm->barrier();
       measuredStart = Clock::now();
+      cpuStart = processCpuSeconds();
       atWarmupEnd = self->stepTimes();
     }
   };
   train::Trainer trainer(model, sgd, [](std::int64_t) { return 0.01; }, *data, nullptr, o, comm.get());
   self = &trainer;
-  if (warmup == 0) measuredStart = Clock::now();
+  if (warmup == 0) {
+    measuredStart = Clock::now();
+    cpuStart = processCpuSeconds();
+  }
   trainer.fit();
+  const double cpuMs = 1e3 * (processCpuSeconds() - cpuStart) / static_cast<double>(steps);
   comm->barrier();
   double wall = std::chrono::duration<double>(Clock::now() - measuredStart).count();
   const train::StepTimes& t = trainer.stepTimes();
@@ -146,7 +167,7 @@ int run(int argc, char** argv) {
   // Slowest rank decides the step; report the max over ranks.
   std::vector<double> mine{perStep(t.compute, atWarmupEnd.compute), split.exposedMs,
                            perStep(t.data, atWarmupEnd.data), perStep(t.optimizer, atWarmupEnd.optimizer),
-                           split.imbalanceMs};
+                           split.imbalanceMs, cpuMs};
   std::vector<double> worst = comm->allreduce(mine, comm::ReduceOp::Max);
 
   // Plain allreduce of the gradient bytes (one buffer), for bus bandwidth.
@@ -168,12 +189,13 @@ int run(int argc, char** argv) {
     // exposed_share: exposed communication per step over the time of a plain allreduce of the
     // gradient bytes (the communication there is to hide).
     std::string header = "label,ranks,batch_per_rank,threads,comm,step_ms,compute_ms,exposed_comm_ms,data_ms,"
-                         "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share";
+                         "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share,"
+                         "allreduce,bucket_mb,cpu_ms";
     const double share = plainMs > 0 && !noComm ? worst[1] / plainMs : 0;
-    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f}",
+    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f},{},{:g},{:.1f}",
                                   label, ranks, batch, numThreads(), noComm ? "off" : "on", stepMs, worst[0], worst[1],
                                   worst[2], worst[3], samplesPerS, bytes / (1 << 20), plainMs, busGBps, worst[4],
-                                  share);
+                                  share, allreduce, bucketMb, worst[5]);
     std::printf("%s\n%s\n", header.c_str(), row.c_str());
     if (!csv.empty()) {
       bool fresh = !std::filesystem::exists(csv) || std::filesystem::file_size(csv) == 0;

@@ -61,16 +61,18 @@ def main():
         for _ in range(a.warmup):
             step()
         dist.barrier()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(a.steps):
             step()
+        cpu_ms = 1e3 * (time.process_time() - cpu) / a.steps  # all threads of this process
         dist.barrier()
         ms = 1e3 * (time.perf_counter() - t) / a.steps
         rows.append(f"pytorch-ddp-{a.label},{world},{a.batch_per_rank},{a.threads},{comm},{ms:.2f},,,,,"
-                    f"{a.batch_per_rank * world / (ms / 1e3):.1f},,,,,")
+                    f"{a.batch_per_rank * world / (ms / 1e3):.1f},,,,,,gloo,25,{cpu_ms:.1f}")
     if rank == 0:
         header = ("label,ranks,batch_per_rank,threads,comm,step_ms,compute_ms,exposed_comm_ms,data_ms,"
-                  "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share")
+                  "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share,"
+                  "allreduce,bucket_mb,cpu_ms")
         print(header)
         print("\n".join(rows))
         if a.csv:

@@ -6,7 +6,8 @@
 # short still leaves its CSV.
 #
 #   scripts/scaling.sh [--ranks "1 2 4 8"] [--threads 2] [--batch 32] [--strong-batch N]
-#                      [--steps 10] [--warmup 2] [--pixels 64] [--filters 128] [--bucket-mb 25] [--out DIR]
+#                      [--steps 10] [--warmup 2] [--pixels 64] [--filters 128] [--bucket-mb 1] [--out DIR]
+#                      [--allreduce thread|nonblocking]
 #                      [--no-ddp] [--no-strong] [--launcher "mpirun --oversubscribe --bind-to none"]
 #   scripts/scaling.sh --report-only [--out DIR]   # table and PNG of an existing DIR/scaling.csv
 #
@@ -16,7 +17,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 ranks="1 2 4 8" threads=2 batch=32 strong_batch="" steps=10 warmup=2 pixels=64 filters=128
-out="$root/runs/scaling" ddp=1 strong=1 sweep=1 bucket_mb=25
+out="$root/runs/scaling" ddp=1 strong=1 sweep=1 bucket_mb=1 allreduce=thread
 launcher="mpirun --oversubscribe --bind-to none"
 bench="${KAON_BENCH:-$root/build/benchmarks/kaon-bench-scaling}"
 python="${PYTHON:-python3}"
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
     --pixels) pixels="$2"; shift 2 ;;
     --filters) filters="$2"; shift 2 ;;
     --bucket-mb) bucket_mb="$2"; shift 2 ;;
+    --allreduce) allreduce="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --launcher) launcher="$2"; shift 2 ;;
     --no-ddp) ddp=0; shift ;;
@@ -55,7 +57,7 @@ model=(--steps "$steps" --warmup "$warmup" --threads "$threads" --pixels "$pixel
 
 kaon() {  # kaon LABEL RANKS BATCH_PER_RANK
   for comm in on off; do
-    $launcher -n "$2" "$bench" --label "$1" --batch-per-rank "$3" --bucket-mb "$bucket_mb" "${model[@]}" \
+    $launcher -n "$2" "$bench" --label "$1" --batch-per-rank "$3" --bucket-mb "$bucket_mb" --allreduce "$allreduce" "${model[@]}" \
       $([ $comm = off ] && echo --no-comm) >/dev/null
   done
 }

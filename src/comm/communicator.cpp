@@ -35,6 +35,7 @@ class LocalCommunicator : public Communicator {
   int localRank() const override { return 0; }
   int localSize() const override { return 1; }
   bool supportsDevice(Device) const override { return true; }  // nothing moves anywhere
+  bool threadSafe() const override { return true; }  // no state, nothing shared
   void allreduce(const Tensor&, ReduceOp) override {}
   std::unique_ptr<Request> allreduceAsync(const Tensor&, ReduceOp) override { return std::make_unique<DoneRequest>(); }
   void broadcast(const Tensor&, int root) override { checkPeer(root); }

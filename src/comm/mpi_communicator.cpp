@@ -115,6 +115,9 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_rank(node, &localRank_);
     MPI_Comm_size(node, &localSize_);
     MPI_Comm_free(&node);
+    int level = MPI_THREAD_SINGLE;
+    KAON_MPI_CHECK(MPI_Query_thread(&level));
+    threadMultiple_ = level == MPI_THREAD_MULTIPLE;
   }
   ~MpiCommunicator() override {
     int finalised = 0;
@@ -128,6 +131,7 @@ class MpiCommunicator : public Communicator {
   int localRank() const override { return localRank_; }
   int localSize() const override { return localSize_; }
   bool supportsDevice(Device d) const override { return d.isCpu() || cudaAware_; }
+  bool threadSafe() const override { return threadMultiple_; }
 
   void allreduce(const Tensor& b, ReduceOp op) override {
     checkBuffer(b, "allreduce", cudaAware_);
@@ -200,6 +204,7 @@ class MpiCommunicator : public Communicator {
 
   MPI_Comm comm_;
   bool cudaAware_ = false;
+  bool threadMultiple_ = false;
   int rank_ = 0, size_ = 1, localRank_ = 0, localSize_ = 1;
 };
 

@@ -101,9 +101,14 @@ void readTrainer(ConfigNode& node, RunConfig& rc) {
     node.failKey("sync_batchnorm", "cannot be combined with trainer.reproducible (micro-batches normalise alone)");
   t.stallTimeoutSeconds = node.getOr<double>("stall_timeout", 600.0);
   if (t.stallTimeoutSeconds < 0) node.failKey("stall_timeout", "must be >= 0 seconds (0 disables)");
-  double bucketMb = node.getOr<double>("bucket_mb", 25.0);
-  if (bucketMb <= 0) node.failKey("bucket_mb", "must be > 0");
-  t.bucketBytes = static_cast<std::size_t>(bucketMb * (1 << 20));
+  if (node.has("bucket_mb")) {  // unset: by device, 1 MB for host gradients, 25 MB on GPUs
+    double bucketMb = node.get<double>("bucket_mb");
+    if (!(bucketMb > 0)) node.failKey("bucket_mb", "must be > 0");
+    t.bucketBytes = std::max<std::size_t>(1, static_cast<std::size_t>(bucketMb * (1 << 20)));
+  }
+  t.allreduce = train::allreduceModeFromName(node.getChoice("allreduce", {"thread", "nonblocking"}, std::string("thread")));
+  if (node.has("allreduce") && rc.mode != "sync")
+    node.failKey("allreduce", "applies to trainer.mode: sync only (downpour/easgd exchange weights point to point)");
   if (gan) {
     // The GAN's losses are fixed per head (gan.loss_weights); its metrics are the physics ones.
     for (const char* key : {"loss", "metrics"})

@@ -150,8 +150,8 @@ GanTrainer::GanTrainer(nn::Model& generator, optim::Optimizer& generatorOptimize
       if (m->buffers().numel() > 0) comm_->broadcast(m->buffers(), 0);
     }
     if (options_.synchroniseGradients) {
-      genReducer_ = std::make_unique<GradientAllreducer>(gen_, *comm_, options_.bucketBytes);
-      discReducer_ = std::make_unique<GradientAllreducer>(disc_, *comm_, options_.bucketBytes);
+      genReducer_ = std::make_unique<GradientAllreducer>(gen_, *comm_, options_.bucketBytes, options_.allreduce);
+      discReducer_ = std::make_unique<GradientAllreducer>(disc_, *comm_, options_.bucketBytes, options_.allreduce);
     }
   }
 }

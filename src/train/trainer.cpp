@@ -90,7 +90,7 @@ Trainer::Trainer(nn::Model& model, optim::Optimizer& optimizer, std::function<do
       center_ = model_.parameters().clone();
       elasticDiff_ = Tensor::empty(center_.shape(), center_.dtype(), center_.device());
     } else if (options_.synchroniseGradients) {
-      allreducer_ = std::make_unique<GradientAllreducer>(model_, *comm_, options_.bucketBytes);
+      allreducer_ = std::make_unique<GradientAllreducer>(model_, *comm_, options_.bucketBytes, options_.allreduce);
       allreducer_->setTimeline(timeline_.get());
     }
   }

@@ -104,6 +104,15 @@ TEST(RunConfig, DistributedTrainingKeys) {
                        {"trainer.sync_batchnorm", "sync only"}));
   EXPECT_TRUE(mentions(err({"trainer.sync_batchnorm=true", "trainer.reproducible=true", "trainer.micro_batch=2"}),
                        {"trainer.sync_batchnorm", "reproducible"}));
+  // Gradient buckets: a communication thread by default, the non-blocking path on request.
+  EXPECT_EQ(parseRunConfig(kBase, "b").trainer.allreduce, train::AllreduceMode::Thread);
+  EXPECT_EQ(parseRunConfig(kBase, "b").trainer.bucketBytes, 0u);  // by device
+  EXPECT_EQ(parseRunConfig(kBase, "b", {"trainer.bucket_mb=2"}).trainer.bucketBytes, std::size_t{2} << 20);
+  EXPECT_TRUE(mentions(err({"trainer.bucket_mb=0"}), {"trainer.bucket_mb", "> 0"}));
+  EXPECT_EQ(parseRunConfig(kBase, "b", {"trainer.allreduce=nonblocking"}).trainer.allreduce,
+            train::AllreduceMode::Nonblocking);
+  EXPECT_TRUE(mentions(err({"trainer.allreduce=async"}), {"trainer.allreduce", "thread", "nonblocking"}));
+  EXPECT_TRUE(mentions(err({"trainer.allreduce=thread", "trainer.mode=downpour"}), {"trainer.allreduce", "sync only"}));
   // Per layer: sync: false keeps a batch_norm layer's statistics local.
   RunConfig rc = parseRunConfig(kBase, "b", {"model.layers[0]={type: batch_norm, sync: false}"});
   EXPECT_NE(buildModel(rc).summary().find("sync off"), std::string::npos);

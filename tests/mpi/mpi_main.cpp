@@ -3,12 +3,20 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cstdio>
+
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
+  // The gradient allreducer's communication thread calls MPI beside the test's thread.
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (provided < MPI_THREAD_MULTIPLE) {
+    std::fprintf(stderr, "rank %d: MPI provides thread level %d, the tests need MPI_THREAD_MULTIPLE (%d)\n", rank,
+                 provided, MPI_THREAD_MULTIPLE);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   if (rank != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());

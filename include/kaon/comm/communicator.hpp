@@ -45,6 +45,11 @@ class Communicator {
   virtual int localSize() const = 0;
   // Whether tensors on `device` may be passed (default: host memory only).
   virtual bool supportsDevice(Device device) const { return device.isCpu(); }
+  // Whether two threads may call this communicator, and communicators split from it, at the
+  // same time (MPI: initialised with MPI_THREAD_MULTIPLE). The gradient allreducer's
+  // communication thread needs it: the training thread keeps calling (sync batch norm,
+  // metrics) while the thread reduces buckets on a communicator split from this one.
+  virtual bool threadSafe() const { return false; }
 
   virtual void allreduce(const Tensor& buffer, ReduceOp op) = 0;
   virtual std::unique_ptr<Request> allreduceAsync(const Tensor& buffer, ReduceOp op) = 0;

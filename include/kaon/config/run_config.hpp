@@ -13,8 +13,8 @@
 //   optimizer: {...}    # optim::optimizerFromConfig
 //   schedule:  {...}    # optional; optim::scheduleFromConfig
 //   gan:       {...}    # trainer.kind: gan only, instead of model/optimizer; train::ganFromConfig
-//   trainer:   {kind, mode, epochs, batch_size | batch_per_rank, lr_scaling, bucket_mb, sync_batchnorm,
-//               precision, loss_scale, loss, metrics, shuffle, drop_last, downpour: {...}, easgd: {...},
+//   trainer:   {kind, mode, epochs, batch_size | batch_per_rank, lr_scaling, bucket_mb, allreduce,
+//               sync_batchnorm, precision, loss_scale, loss, metrics, shuffle, drop_last, downpour: {...}, easgd: {...},
 //               checkpoint: {...}}
 //   logging:   {metrics_file, log_every_steps, progress, level}
 #include <yaml-cpp/yaml.h>

@@ -25,6 +25,7 @@
 #include "kaon/optim/optimizer.hpp"
 #include "kaon/core/precision.hpp"
 #include "kaon/train/checkpoint.hpp"
+#include "kaon/train/gradient_allreducer.hpp"
 #include "kaon/train/loss_scaler.hpp"
 #include "kaon/train/timeline.hpp"
 
@@ -53,7 +54,8 @@ struct TrainerOptions {
   std::int64_t checkpointEverySteps = 0;  // 0: only at epoch ends
   double checkpointEveryMinutes = 0;      // also by wall time (0: off); ranks agree on when
   std::string configText;  // stored in checkpoints; ranks must agree on it
-  std::size_t bucketBytes = 25u << 20;  // gradient allreduce bucket size
+  std::size_t bucketBytes = 0;  // gradient allreduce bucket size; 0: by device (gradient_allreducer.hpp)
+  AllreduceMode allreduce = AllreduceMode::Thread;  // how buckets travel (gradient_allreducer.hpp)
   // Multi-rank runs: abort the whole job when this rank reports no progress for this long
   // (a peer died or stalled); 0 disables. Also the timeout of an NCCL communicator the trainer
   // creates for a GPU model.

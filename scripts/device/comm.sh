@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Issue 4 (synchronous allreduce performance) on the 16-core host, CPU ranks only (no GPU use):
+# weak scaling of the jet CNN, batch 32 per rank, 8 ranks x 2 threads bound to 2 cores each,
+# Kaon's new default (communication thread, trainer.bucket_mb 1 for CPU models) and the old path (non-blocking
+# MPI_Iallreduce, 25 MB buckets) against the PyTorch DDP (gloo) twin, each with gradient
+# communication off too. About 80-100 s of runs after the build.
+#   OUT=/tmp/out BUILD=/tmp/b scripts/device/comm.sh        # from the repo root; $BUILD: a CUDA build
+# RANKS (8), THREADS (2) and LAUNCH (the mpirun line) override the defaults, for a dry run on a
+# small machine (PYTHON: an interpreter with torch, default python3):
+#   RANKS=2 THREADS=1 LAUNCH="mpirun --bind-to core" PYTHON=/usr/bin/python3 OUT=... BUILD=build-cc scripts/device/comm.sh
+# Writes $OUT/kaon.csv, $OUT/ddp.csv, one log per run and $OUT/summary.txt (self-explanatory).
+set -u
+: "${OUT:?set OUT to a log directory}"
+BUILD="${BUILD:?set BUILD to the CUDA build directory}"
+mkdir -p "$OUT"
+S="$OUT/summary.txt"
+log() { echo "$*" | tee -a "$S"; }
+log "# comm.sh $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+t0=$SECONDS
+timeout 240 cmake --build "$BUILD" -j16 --target kaon-bench-scaling > "$OUT/build.log" 2>&1 ||
+  { log "build failed"; grep -E "error" -A3 "$OUT/build.log" | head -40 | tee -a "$S"; exit 1; }
+log "build: $((SECONDS - t0)) s"
+RANKS="${RANKS:-8}" THREADS="${THREADS:-2}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS="$THREADS"
+bench="$BUILD/benchmarks/kaon-bench-scaling"
+read -r -a launch <<< "${LAUNCH:-mpirun --oversubscribe --bind-to core --map-by slot:PE=$THREADS}"
+common=(--batch-per-rank 32 --steps 5 --warmup 1 --threads "$THREADS")
+kcsv="$OUT/kaon.csv" dcsv="$OUT/ddp.csv"
+rm -f "$kcsv" "$dcsv"
+kaon() {  # kaon NAME RANKS ARGS...
+  local name=$1 n=$2; shift 2
+  local t=$SECONDS x=()
+  [ -z "${KAON_ALLREDUCE_ARRIVAL:-}" ] || x=(-x KAON_ALLREDUCE_ARRIVAL)
+  timeout 40 "${launch[@]}" "${x[@]}" -n "$n" "$bench" "${common[@]}" --label "$name" --csv "$kcsv" "$@" > "$OUT/$name-$n.log" 2>&1
+  log "run kaon $name, $n ranks: rc $? in $((SECONDS - t)) s"
+}
+kaon single 1
+kaon no-comm "$RANKS" --no-comm
+kaon thread-1MB "$RANKS" --allreduce thread --bucket-mb 1
+kaon nonblocking-25MB "$RANKS" --allreduce nonblocking --bucket-mb 25
+kaon thread-25MB "$RANKS" --allreduce thread --bucket-mb 25
+kaon thread-4MB "$RANKS" --allreduce thread --bucket-mb 4
+KAON_ALLREDUCE_ARRIVAL=0 kaon thread-1MB-spin "$RANKS" --allreduce thread --bucket-mb 1
+kaon nonblocking-4MB "$RANKS" --allreduce nonblocking --bucket-mb 4
+for n in 1 "$RANKS"; do  # DDP: comm on and off (no_sync) in one launch
+  t=$SECONDS
+  timeout 60 "${launch[@]}" -n "$n" "${PYTHON:-python3}" scripts/bench_ddp_cpu.py "${common[@]}" --label weak --csv "$dcsv" \
+    > "$OUT/ddp-$n.log" 2>&1
+  log "run ddp, $n ranks: rc $? in $((SECONDS - t)) s"
+done
+python3 - "$kcsv" "$dcsv" "$RANKS" "$THREADS" <<'PY' | tee -a "$S"
+import csv, os, sys
+def rows(path):
+    return list(csv.DictReader(open(path))) if os.path.exists(path) else []
+kaon, ddp = rows(sys.argv[1]), rows(sys.argv[2])
+N, T = sys.argv[3], sys.argv[4]
+f = lambda r, k: float(r[k]) if r.get(k) not in (None, "") else float("nan")
+print(f"\nJet CNN, weak scaling, batch 32 per rank, {T} threads per rank bound to {T} cores; 5 measured steps.")
+print("step = wall time per step (slowest rank); no-comm = the same run without gradient communication;")
+print("comm overhead = step / no-comm - 1 (target <= 3% at 8 ranks); efficiency = samples/s / (ranks x")
+print("1-rank samples/s) of the same framework (target: Kaon >= DDP); exposed = wait after backward not")
+print("explained by the slowest rank's backward; imbalance = wait for the slowest rank; allreduce = one")
+print("blocking MPI_Allreduce of all 17.2 MB of gradients; exposed fraction = exposed / allreduce (target")
+print("<= 20%); cpu = CPU time of one rank's process per step, all its threads (Kaon: the slowest rank;")
+print("DDP: rank 0), what communication costs the cores. 'no arrival': KAON_ALLREDUCE_ARRIVAL=0, the thread")
+print("enters the blocking allreduce at once instead of sleeping until every rank queued the bucket.")
+print("DDP reports no split (blank).")
+k1 = next((r for r in kaon if r["label"] == "single"), None)
+k0 = next((r for r in kaon if r["label"] == "no-comm"), None)
+d1 = next((r for r in ddp if r["ranks"] == "1" and r["comm"] == "on"), None)
+d0 = next((r for r in ddp if r["ranks"] == N and r["comm"] == "off"), None)
+hdr = f"{'run':<28}{'ranks':>6}{'step ms':>9}{'no-comm':>9}{'overhead':>10}{'effic.':>8}{'exposed':>9}{'imbal.':>8}{'allred.':>9}{'exp.frac':>10}{'cpu ms':>8}"
+print(hdr)
+def line(name, r, base, single):
+    step = f(r, "step_ms"); nc = f(base, "step_ms") if base else float("nan")
+    eff = f(r, "samples_per_s") / (int(r["ranks"]) * f(single, "samples_per_s")) if single else float("nan")
+    exp, imb, ar = f(r, "exposed_comm_ms"), f(r, "imbalance_ms"), f(r, "plain_allreduce_ms")
+    print(f"{name:<28}{r['ranks']:>6}{step:>9.1f}{nc:>9.1f}{step / nc - 1:>10.1%}{eff:>8.1%}{exp:>9.1f}{imb:>8.1f}"
+          f"{ar:>9.1f}{(exp / ar if ar > 0 else float('nan')):>10.1%}{f(r, 'cpu_ms'):>8.0f}")
+names = {"thread-1MB": "Kaon thread, 1 MB (default)", "nonblocking-25MB": "Kaon nonblocking, 25 MB (old)",
+         "thread-25MB": "Kaon thread, 25 MB", "nonblocking-4MB": "Kaon nonblocking, 4 MB",
+         "thread-4MB": "Kaon thread, 4 MB", "thread-1MB-spin": "Kaon thread, 1 MB, no arrival"}
+if k1: line("Kaon 1 rank", k1, k1, k1)
+if k0: line(f"Kaon {N} ranks, no comm", k0, k0, k1)
+for label, name in names.items():
+    for r in kaon:
+        if r["label"] == label: line(name, r, k0, k1)
+if d1: line("DDP 1 rank", d1, d1, d1)
+if d0: line(f"DDP {N} ranks, no_sync", d0, d0, d1)
+for r in ddp:
+    if r["ranks"] == N and r["comm"] == "on": line(f"DDP {N} ranks (gloo, 25 MB)", r, d0, d1)
+new = next((r for r in kaon if r["label"] == "thread-1MB"), None)
+dd = next((r for r in ddp if r["ranks"] == N and r["comm"] == "on"), None)
+if new and k0 and k1:
+    ov = f(new, "step_ms") / f(k0, "step_ms") - 1
+    eff = f(new, "samples_per_s") / (int(N) * f(k1, "samples_per_s"))
+    frac = f(new, "exposed_comm_ms") / f(new, "plain_allreduce_ms")
+    print(f"\ntargets (Kaon default): overhead {ov:.1%} (<= 3%: {'met' if ov <= 0.03 else 'NOT met'}); "
+          f"exposed fraction {frac:.0%} (<= 20%: {'met' if frac <= 0.2 else 'NOT met'})", end="")
+    if dd and d1:
+        deff = f(dd, "samples_per_s") / (int(N) * f(d1, "samples_per_s"))
+        print(f"; efficiency {eff:.1%} vs DDP {deff:.1%} ({'met' if eff >= deff else 'NOT met'}); "
+              f"throughput {f(new, 'samples_per_s'):.0f} vs DDP {f(dd, 'samples_per_s'):.0f} samples/s")
+    else:
+        print()
+PY
+log "# done $(date -u '+%H:%M:%S')"
