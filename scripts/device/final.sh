@@ -44,7 +44,8 @@ if step "3DGAN precisions (scripts/device/ganmp.sh)" 130; then
 fi
 
 if [ -f scripts/device/comm.sh ] && step "CPU-rank scaling (scripts/device/comm.sh)" 110; then
-  timeout 150 bash scripts/device/comm.sh > "$OUT/comm.out" 2>&1; log "rc $?"; tail -40 "$OUT/comm.out" >> "$S"
+  OUT="$OUT/comm" timeout 150 bash scripts/device/comm.sh > "$OUT/comm.out" 2>&1; log "rc $?"
+  cat "$OUT/comm/summary.txt" >> "$S" 2> /dev/null || tail -30 "$OUT/comm.out" >> "$S"
 fi
 
 if step "reference models per precision vs PyTorch" 70; then
