@@ -57,6 +57,13 @@ if step "reference models per precision vs PyTorch" 70; then
   python3 benchmarks/gpu/bench_torch_models.py --join "$OUT/models_kaon.csv" "$OUT/models_torch.csv" 2>&1 | tee -a "$S"
 fi
 
+if step "3DGAN fp32 step: filter GEMM off, and runtime-compiled cuDNN engines on" 50; then
+  for v in "KAON_CONV_FILTER_GEMM=0" "KAON_CUDNN_RTC=1"; do
+    env "$v" timeout 45 "$BUILD/benchmarks/kaon-bench-models" --model gan3d --device cuda --batch 128 --steps 5 \
+      --warmup 2 2>&1 | grep -E "^gan3d" | sed "s/^/$v: /" | tee -a "$S"
+  done
+fi
+
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 if [ -x "$CS" ] && step "compute-sanitizer memcheck (own kernels' tests)" 40; then
   timeout 90 "$CS" --tool memcheck --error-exitcode 9 "$BUILD/tests/test_gpu" \
