@@ -51,9 +51,14 @@ static double relativeL2(const Tensor& a, const Tensor& b) {
 
 namespace {
 
-void expectLossClose(double lowPrecision, double fp32, const char* what) {
-  EXPECT_TRUE(std::isfinite(lowPrecision)) << what;
-  EXPECT_NEAR(lowPrecision, fp32, 3e-2 * std::max(1.0, std::abs(fp32))) << what;
+// Head h: 0 the BCE of the real/fake logit, 1 and 2 the MAPEs (in percent, as Keras reports
+// them) of the energy and ECAL-sum regressions. The ECAL head sums the very image its target
+// comes from, so its fp32 loss is ~0 and bf16's is the rounding of the image and of the sum: a
+// few tenths of a percent (measured 0.17 on an H200). Hence an absolute 0.5 (percent) there.
+void expectLossClose(double lowPrecision, double fp32, int head, const char* what) {
+  EXPECT_TRUE(std::isfinite(lowPrecision)) << what << " head " << head;
+  const double tol = head == 0 ? 3e-2 * std::max(1.0, std::abs(fp32)) : 3e-2 * std::abs(fp32) + 0.5;
+  EXPECT_NEAR(lowPrecision, fp32, tol) << what << " head " << head;
 }
 
 data::Batch firstBatch(const data::Dataset& d, std::int64_t n) {
@@ -122,7 +127,7 @@ TEST(GpuGanPrecision, Bf16StepTracksTheFp32Step) {
   Tensor e = Tensor::fromVector(Shape{16, 1}, energy).to(gpu()), c = Tensor::fromVector(Shape{16, 1}, ecal).to(gpu());
   const Tensor d16 = toCpu(g16.setup.discriminator.parameters()), b16 = toCpu(g16.setup.discriminator.buffers());
   auto l32 = t32.generatorGradients(latent.to(gpu()), e, c), l16 = t16.generatorGradients(latent.to(gpu()), e, c);
-  for (int h = 0; h < 3; ++h) expectLossClose(l16[h], l32[h], "generator head loss");
+  for (int h = 0; h < 3; ++h) expectLossClose(l16[h], l32[h], h, "generator head loss");
   const double gradError = relativeL2(g16.setup.generator.gradients(), g32.setup.generator.gradients());
   std::printf("bf16 vs fp32 generator gradient: relative L2 error %.3g\n", gradError);
   EXPECT_LT(gradError, 0.1);
@@ -132,7 +137,7 @@ TEST(GpuGanPrecision, Bf16StepTracksTheFp32Step) {
   // A whole step: the discriminator's losses on the real batch come from the same weights.
   data::Batch batch = firstBatch(*data, 16);
   GanStepLosses s32l = t32.trainStep(batch, 0), s16l = t16.trainStep(batch, 0);
-  for (int h = 0; h < 3; ++h) expectLossClose(s16l.real[h], s32l.real[h], "discriminator real-batch loss");
+  for (int h = 0; h < 3; ++h) expectLossClose(s16l.real[h], s32l.real[h], h, "discriminator real-batch loss");
   EXPECT_EQ(g16.setup.discriminatorOptimizer.optimizer->stepCount(), 2);
   EXPECT_EQ(g16.setup.generatorOptimizer.optimizer->stepCount(), g16.setup.options.generatorSteps);
 }
