@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <vector>
+
+#include "bench_models.hpp"
 
 #include "kaon/config/run_config.hpp"
 #include "kaon/core/runtime.hpp"
@@ -12,20 +13,6 @@
 #include "kaon/train/gan_config.hpp"
 
 namespace kaon::bench {
-namespace {
-
-double processCpuMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
 
 GanBenchResult benchGan3d(const std::string& configPath, const std::string& deviceName, std::int64_t batch, int steps,
                           int warmup, Precision precision) {

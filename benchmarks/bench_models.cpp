@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <ctime>
 #include <random>
 
 #include "kaon/nn/layers/add.hpp"
@@ -71,6 +73,17 @@ ModelBench srcnnModel(std::int64_t batch, bool residual, Device device) {
   b.flops = 2 * convFlops(batch, 2, 64, 81, p) + 3 * (convFlops(batch, 64, 32, 9, p) + convFlops(batch, 32, 1, 25, p));
   b.note = residual ? "with residual" : "no residual add";
   return b;
+}
+
+double processCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace kaon::bench

@@ -11,6 +11,7 @@
 // and backward-data (none for the first layer, whose input needs no gradient); the PyTorch
 // twins (scripts/bench_pytorch_cpu.py, benchmarks/gpu/bench_torch_models.py) count the same way.
 #include <string>
+#include <vector>
 
 #include "kaon/nn/model.hpp"
 #include "kaon/ops/kinds.hpp"
@@ -28,5 +29,10 @@ struct ModelBench {
 // Built in float32 on `device` (parameters initialised from seed 1).
 ModelBench jetModel(std::int64_t batch, Device device = Device::cpu());
 ModelBench srcnnModel(std::int64_t batch, bool residual, Device device = Device::cpu());
+
+// Timing helpers of the step benchmarks: the process's CPU time so far (all threads, ms) and the
+// median of timed steps.
+double processCpuMs();
+double median(std::vector<double> v);
 
 }  // namespace kaon::bench

@@ -29,20 +29,8 @@
 
 using namespace kaon;
 
-namespace {
-
-double processCpuMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
+using bench::median;
+using bench::processCpuMs;
 
 int main(int argc, char** argv) {
   CLI::App app{"Kaon CPU training-step benchmark (jet CNN, SRCNN)"};

@@ -23,12 +23,9 @@
 
 using namespace kaon;
 
-namespace {
+using bench::median;
 
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
-}
+namespace {
 
 struct Result {
   double ms, tflops, peakMiB, forwardMs, backwardMs, optimizerMs;
