@@ -129,13 +129,7 @@ std::vector<EpochResult> GanTrainer::fit() {
         return results;
       }
     }
-    progress.finish();
-    progress_.epoch = epoch + 1;
-    progress_.stepInEpoch = 0;
-    EpochResult r;
-    r.epoch = epoch + 1;
-    r.seconds = progress.seconds();
-    r.samplesPerSecond = static_cast<double>(samples) * comm_->size() / std::max(r.seconds, 1e-9);
+    EpochResult r = finishEpoch(progress, progress_, epoch, samples, comm_->size());
     r.learningRate = discLr_(std::max<std::int64_t>(progress_.globalStep - 1, 0));
     if (comm_->size() > 1) sums = comm_->allreduce(sums, comm::ReduceOp::Sum);
     r.train = lossValues(sums);

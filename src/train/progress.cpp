@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -51,6 +52,17 @@ void ProgressLine::update(std::int64_t step, double loss) {
 void ProgressLine::finish() {
   if (enabled_ && tty_) std::fputs("\n", stdout);
   std::fflush(stdout);
+}
+
+EpochResult finishEpoch(ProgressLine& progress, TrainingProgress& position, int epoch, std::int64_t samples, int ranks) {
+  progress.finish();
+  position.epoch = epoch + 1;
+  position.stepInEpoch = 0;
+  EpochResult r;
+  r.epoch = epoch + 1;
+  r.seconds = progress.seconds();
+  r.samplesPerSecond = static_cast<double>(samples) * ranks / std::max(r.seconds, 1e-9);
+  return r;
 }
 
 }  // namespace kaon::train

@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "kaon/train/checkpoint.hpp"
+#include "kaon/train/trainer.hpp"
+
 namespace kaon::train {
 
 class ProgressLine {
@@ -24,6 +27,11 @@ class ProgressLine {
   std::int64_t seen_ = 0;
 };
 
-std::string formatDuration(double seconds);  // "1:02:03" or "2:03"
+std::string formatDuration(double seconds);
+
+// End of epoch `epoch` (0-based) for every trainer: finishes the progress line, moves the
+// checkpoint position to the start of the next epoch and returns the result with its time and
+// rate (samples: this rank's, times `ranks`); metrics are the caller's.
+EpochResult finishEpoch(ProgressLine& progress, TrainingProgress& position, int epoch, std::int64_t samples, int ranks);  // "1:02:03" or "2:03"
 
 }  // namespace kaon::train
