@@ -58,14 +58,7 @@ struct AsyncTrainer::Epochs {
                           t_.stats_.maxExchangeStaleness);
     for (const auto& [k, v] : r.validation) line += fmt::format(" | val {} {:.4f}", k, v);
     spdlog::info("{}", line);
-    if (log_) {
-      std::map<std::string, double> rec{{"epoch", epoch}, {"step", static_cast<double>(t_.updates_)},
-                                        {"lr", r.learningRate}, {"seconds", r.seconds},
-                                        {"samples_per_s", r.samplesPerSecond}};
-      for (const auto& [k, v] : r.train) rec["train_" + k] = v;
-      for (const auto& [k, v] : r.validation) rec["val_" + k] = v;
-      log_->write(rec);
-    }
+    if (log_) log_->writeEpoch(r, t_.updates_);
     if (t_.options_.checkpointEveryEpochs > 0 && epoch % t_.options_.checkpointEveryEpochs == 0) t_.saveState();
     results.push_back(std::move(r));
     t_.lossSum_ = 0;

@@ -143,14 +143,7 @@ std::vector<EpochResult> GanTrainer::fit() {
     for (const char* k : {"sampling_fraction_real", "sampling_fraction_fake", "profile_z_reldiff", "energy_mape_real"})
       if (r.validation.count(k)) line += fmt::format(" | val {} {:.4g}", k, r.validation.at(k));
     if (root) spdlog::info("{}", line);
-    if (log) {
-      std::map<std::string, double> rec{{"epoch", r.epoch}, {"step", static_cast<double>(progress_.globalStep)},
-                                        {"lr", r.learningRate}, {"seconds", r.seconds},
-                                        {"samples_per_s", r.samplesPerSecond}};
-      for (const auto& [k, v] : r.train) rec["train_" + k] = v;
-      for (const auto& [k, v] : r.validation) rec["val_" + k] = v;
-      log->write(rec);
-    }
+    if (log) log->writeEpoch(r, progress_.globalStep);
     beat("checkpoint");
     if (options_.checkpointEveryEpochs > 0 && r.epoch % options_.checkpointEveryEpochs == 0) {
       writeCheckpoint();

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "kaon/core/error.hpp"
+#include "kaon/train/trainer.hpp"
 
 namespace kaon::train {
 
@@ -47,6 +48,15 @@ void MetricsLog::write(const std::map<std::string, double>& record) {
       line += fmt::format("{}\"{}\": {}", line.size() > 1 ? ", " : "", k, number(v));
     out << line << "}\n";
   }
+}
+
+void MetricsLog::writeEpoch(const EpochResult& r, std::int64_t step) {
+  std::map<std::string, double> rec{{"epoch", r.epoch}, {"step", static_cast<double>(step)},
+                                    {"lr", r.learningRate}, {"seconds", r.seconds},
+                                    {"samples_per_s", r.samplesPerSecond}};
+  for (const auto& [k, v] : r.train) rec["train_" + k] = v;
+  for (const auto& [k, v] : r.validation) rec["val_" + k] = v;
+  write(rec);
 }
 
 }  // namespace kaon::train

@@ -402,14 +402,7 @@ std::vector<EpochResult> Trainer::fit() {
     for (const auto& [k, v] : r.train) line += fmt::format(" | train {} {:.4f}", k, v);
     for (const auto& [k, v] : r.validation) line += fmt::format(" | val {} {:.4f}", k, v);
     if (root) spdlog::info("{}", line);
-    if (log) {
-      std::map<std::string, double> rec{{"epoch", r.epoch}, {"step", static_cast<double>(progress_.globalStep)},
-                                        {"lr", r.learningRate}, {"seconds", r.seconds},
-                                        {"samples_per_s", r.samplesPerSecond}};
-      for (const auto& [k, v] : r.train) rec["train_" + k] = v;
-      for (const auto& [k, v] : r.validation) rec["val_" + k] = v;
-      log->write(rec);
-    }
+    if (log) log->writeEpoch(r, progress_.globalStep);
     if (watchdog_) watchdog_->beat("checkpoint", progress_.globalStep);
     if (options_.checkpointEveryEpochs > 0 && r.epoch % options_.checkpointEveryEpochs == 0) writeCheckpoint();
     results.push_back(std::move(r));

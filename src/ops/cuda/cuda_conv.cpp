@@ -56,7 +56,8 @@ enum class EngineChoice { Auto, Legacy, Graph };
 // Read at every cache miss, so a test can switch it between geometries.
 EngineChoice engineChoice() {
   const char* env = std::getenv("KAON_CUDNN_ENGINES");
-  // auto: measured on an H200 (docs/benchmarks.md section 5b) the graph engines take the 3DGAN's
+  // auto: measured on an H200 on 2026-12-03 (docs/benchmarks.md section 8,
+  // `KAON_CUDNN_VERBOSE=1 kaon-bench-gpu`) the graph engines take the 3DGAN's
   // filter gradients from 190 to 32 ms (d2) and the step from 852 to 498 ms; never slower.
   std::string v = env ? env : "auto";
   if (v == "auto" || v.empty()) return EngineChoice::Auto;
