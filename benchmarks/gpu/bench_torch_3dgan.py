@@ -16,6 +16,7 @@ and CPU ms/step (process time; the figure to compare on a busy machine).
 """
 import argparse
 import statistics
+import sys
 import time
 
 import torch
@@ -173,6 +174,16 @@ def run(variant, args, device):
         if i >= args.warmup:
             ms.append((t1 - t0) * 1e3)
             cpu.append((c1 - c0) * 1e3)
+    if args.profile and device.type == "cuda":
+        # One more step under the profiler: the kernels behind the time, for comparison with
+        # `KAON_PROFILE_LAST_STEP=1 ncu --profile-from-start off kaon-bench-models ...`.
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step(real, energy)
+            torch.cuda.synchronize()
+        print(f"# profile of one step, {variant}", file=sys.stderr)
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40, max_name_column_width=110),
+              file=sys.stderr)
     med = statistics.median(ms)
     print(f"{'gan3d':<8} {args.batch:>5} {med:>10.2f} {args.batch / (med / 1e3):>10.1f} {'n/a':>8} "
           f"{statistics.median(cpu):>12.2f}  torch {torch.__version__} {device.type} {variant}", flush=True)
@@ -186,6 +197,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--variants", default="", help="comma-separated subset of the variants")
+    ap.add_argument("--profile", action="store_true", help="print the kernels of one more step (stderr)")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -12,6 +12,7 @@ CudaMemoryStats cudaMemoryStats(int) { return {}; }
 void cudaResetPeakMemory(int) {}
 void cudaEmptyCache(int) {}
 void cudaSynchronize(int) {}
+void cudaProfilerRange(bool) {}
 std::string cudaDeviceUuid(int) { return {}; }
 
 namespace detail {

@@ -2,6 +2,8 @@
 // and memsets on the device's compute stream.
 #include "../core/cuda_memory.hpp"
 
+#include <cuda_profiler_api.h>
+
 #include "caching_allocator.hpp"
 #include "cuda_check.hpp"
 #include "cuda_context.hpp"
@@ -25,6 +27,7 @@ CudaMemoryStats cudaMemoryStats(int device) { return cuda::memoryStats(device); 
 void cudaResetPeakMemory(int device) { cuda::resetPeak(device); }
 void cudaEmptyCache(int device) { cuda::emptyCache(device); }
 void cudaSynchronize(int device) { cuda::synchronize(device); }
+void cudaProfilerRange(bool start) { KAON_CUDA_CHECK(start ? cudaProfilerStart() : cudaProfilerStop()); }
 
 std::string cudaDeviceUuid(int device) {
   cudaDeviceProp prop{};

@@ -7,6 +7,7 @@
 #include "gpu_util.hpp"
 #include "kaon/ops/conv.hpp"
 #include "kaon/ops/convert.hpp"
+#include "ops/cuda/conv_channels_last.hpp"
 #include "ops/cuda/cudnn_graph_conv.hpp"
 
 namespace kaon {
@@ -102,6 +103,65 @@ TEST(GpuConvFilterGemm, Im2colCublasFilterGradientMatchesCpu) {
     ops::convBackwardParams(toGpu(x), toGpu(dy), dwG, Tensor(), 0.5, c.p);
     EXPECT_GPU_CLOSE(dwG, dw, kTolF32);
   }
+}
+
+// KAON_CONV_CHANNELS_LAST=force: every convolution with a channels-last engine runs as
+// transpose -> engine -> transpose back (beta applied there), here in strict FP32 against the
+// CPU backend on the same awkward geometries.
+TEST(GpuConvChannelsLast, TransposedEnginesMatchCpu) {
+  KAON_REQUIRE_GPU();
+  ScopedEnv env("KAON_CONV_CHANNELS_LAST", "force");
+  const std::int64_t before = ops::cudak::channelslast::executions();
+  for (const Case& c : {Case{"3d_gan_like_k658", {3, 8, 11, 10, 12}, {3, 8, 6, 5, 8}, {}},
+                        Case{"3d_k566_one_channel", {3, 1, 9, 10, 10}, {4, 1, 5, 6, 6}, {{1}, {}, {2, 2, 2}, {2, 3, 3}}},
+                        Case{"3d_stride2", {2, 3, 9, 8, 7}, {5, 3, 3, 3, 3}, {{2}, {}, {1}, {1}}},
+                        Case{"2d_even_same", {2, 4, 12, 12}, {6, 4, 4, 4},
+                             ops::samePadding(std::vector<std::int64_t>{12, 12}, std::vector<std::int64_t>{4, 4}, {1})},
+                        Case{"2d_basic", {4, 16, 16, 16}, {8, 16, 3, 3}, {{1}, {}, {1}, {1}}}}) {
+    SCOPED_TRACE(c.label);
+    Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2), b = randomTensor(Shape{c.w[0]}, 3);
+    Tensor y = ops::conv(x, w, b, c.p);
+    Tensor dy = randomTensor(y.shape(), 4);
+    Tensor dx = ops::convBackwardData(dy, w, x.shape(), c.p);
+    Tensor dw = randomTensor(w.shape(), 5), db = randomTensor(b.shape(), 6);
+    Tensor dwG = toGpu(dw), dbG = toGpu(db);
+    ops::convBackwardParams(x, dy, dw, db, 0.5, c.p);
+    Tensor xG = toGpu(x), wG = toGpu(w), dyG = toGpu(dy);
+    EXPECT_GPU_CLOSE(ops::conv(xG, wG, toGpu(b), c.p), y, kTolF32);
+    EXPECT_GPU_CLOSE(ops::convBackwardData(dyG, wG, x.shape(), c.p), dx, kTolF32);
+    ops::convBackwardParams(xG, dyG, dwG, dbG, 0.5, c.p);
+    EXPECT_GPU_CLOSE(dwG, dw, kTolF32);
+    EXPECT_GPU_CLOSE(dbG, db, kTolF32);
+  }
+  // cuDNN has strict-FP32 channels-last engines for at least some of these; none means the
+  // path never ran.
+  EXPECT_GT(ops::cudak::channelslast::executions() - before, 0);
+}
+
+TEST(GpuConvChannelsLast, Bf16TransposedEnginesMatchCpu) {
+  KAON_REQUIRE_GPU();
+  ScopedEnv env("KAON_CONV_CHANNELS_LAST", "force");
+  const std::int64_t before = ops::cudak::channelslast::executions();
+  auto bf16 = [](const Tensor& t) { return ops::toDType(toGpu(t), DType::BFloat16); };
+  auto back = [](const Tensor& t) { return ops::toDType(t, DType::Float32); };
+  for (const Case& c : {Case{"3d_gan_like_k566", {4, 8, 9, 10, 10}, {8, 8, 5, 6, 6}, {}},
+                        Case{"3d_one_channel_pad", {3, 1, 9, 10, 10}, {8, 1, 5, 6, 6}, {{1}, {}, {2, 2, 2}, {2, 3, 3}}},
+                        Case{"2d_basic", {4, 16, 16, 16}, {8, 16, 3, 3}, {{1}, {}, {1}, {1}}}}) {
+    SCOPED_TRACE(c.label);
+    Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2);
+    Tensor xr = toCpu(back(bf16(x))), wr = toCpu(back(bf16(w)));
+    Tensor y = ops::conv(xr, wr, Tensor(), c.p);
+    Tensor dy = randomTensor(y.shape(), 4), dyr = toCpu(back(bf16(dy)));
+    EXPECT_GPU_CLOSE(back(ops::conv(bf16(x), bf16(w), Tensor(), c.p)), y, 1e-2);
+    EXPECT_GPU_CLOSE(back(ops::convBackwardData(bf16(dy), bf16(w), x.shape(), c.p)),
+                     ops::convBackwardData(dyr, wr, x.shape(), c.p), 1e-2);
+    Tensor dw0 = randomTensor(w.shape(), 5), dw0r = toCpu(back(bf16(dw0)));
+    Tensor dwG = bf16(dw0);
+    ops::convBackwardParams(bf16(x), bf16(dy), dwG, Tensor(), 0.5, c.p);
+    ops::convBackwardParams(xr, dyr, dw0r, Tensor(), 0.5, c.p);
+    EXPECT_GPU_CLOSE(back(dwG), dw0r, 1e-2);
+  }
+  EXPECT_GE(ops::cudak::channelslast::executions() - before, 9);  // tensor-core engines exist for all
 }
 
 TEST(GpuConvGraphEngines, AnUnknownChoiceIsAnError) {

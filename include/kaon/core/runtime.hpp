@@ -26,6 +26,9 @@ void cudaResetPeakMemory(int device = 0);
 void cudaEmptyCache(int device = 0);  // returns cached, unused blocks to the driver
 // Blocks until all queued work of the device (its compute stream) has finished.
 void cudaSynchronize(int device = 0);
+// Brackets a region for profilers started with --profile-from-start off (ncu, nsys): only the
+// kernels launched between start and stop are recorded. No-op without CUDA.
+void cudaProfilerRange(bool start);
 // The UUID of the physical GPU behind `device` ("GPU-xxxxxxxx-..."): equal in every process that
 // sees that GPU, whatever CUDA_VISIBLE_DEVICES renumbered. Empty without CUDA.
 std::string cudaDeviceUuid(int device = 0);

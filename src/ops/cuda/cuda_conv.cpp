@@ -26,6 +26,7 @@
 #include "../../cuda/cuda_check.hpp"
 #include "../../cuda/cuda_context.hpp"
 #include "cuda_kernels.hpp"
+#include "conv_channels_last.hpp"
 #include "conv_filter_gemm.hpp"
 #include "cudnn_graph_conv.hpp"
 #include "kaon/core/precision.hpp"
@@ -52,6 +53,18 @@ enum class ConvOp { Forward, BackwardData, BackwardFilter };
 bool tensorCoreMath(DType t) { return t == DType::BFloat16 || t == DType::Float16 || (t == DType::Float32 && tf32Allowed()); }
 
 enum class EngineChoice { Auto, Legacy, Graph };
+
+// KAON_CONV_CHANNELS_LAST: auto (default) times the channels-last engines (transposes included)
+// beside the channels-first ones; 0 never; force (tests) uses them wherever an engine exists.
+enum class ChannelsLast { Auto, Off, Force };
+ChannelsLast channelsLastChoice() {
+  const char* env = std::getenv("KAON_CONV_CHANNELS_LAST");
+  std::string v = env ? env : "auto";
+  if (v == "auto" || v.empty()) return ChannelsLast::Auto;
+  if (v == "0") return ChannelsLast::Off;
+  if (v == "force") return ChannelsLast::Force;
+  KAON_FAIL("KAON_CONV_CHANNELS_LAST={}: expected auto, 0 or force", v);
+}
 
 // Read at every cache miss, so a test can switch it between geometries.
 EngineChoice engineChoice() {
@@ -104,8 +117,9 @@ Plan makePlan(const ConvGeometry& g) {
 std::string planKey(ConvOp op, DType dt, int device, const Plan& p, double beta, EngineChoice choice) {
   const ConvGeometry& g = p.g;
   const char* filterGemm = std::getenv("KAON_CONV_FILTER_GEMM");  // part of the choice too
-  return fmt::format("{}|{}{}|{}|{}|{}{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
+  return fmt::format("{}|{}{}|{}|{}|{}{}{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
                      tensorCoreMath(dt) ? "tc" : "", device, beta, static_cast<int>(choice), filterGemm ? filterGemm : "",
+                     static_cast<int>(channelsLastChoice()),
                      p.nbDims, g.batch, g.inChannels, g.outChannels, fmt::join(g.in, ","), fmt::join(g.out, ","),
                      fmt::join(g.kernel, ","), fmt::join(g.stride, ","), fmt::join(g.padBegin, ","),
                      fmt::join(g.dilation, ","));
@@ -174,7 +188,8 @@ struct Algo {
 struct Entry {
   std::unique_ptr<Descriptors> d;
   Algo a;
-  graph::Tuned graph;  // graph.plan set: the graph-API engine is used instead of a
+  graph::Tuned graph;         // plan set: the graph-API engine is used instead of the legacy one
+  graph::Tuned channelsLast;  // plan set: transposes around a channels-last engine (before graph)
   std::int64_t filterGemmChunk = 0;  // > 0: filter gradient by im2col + cuBLAS, this many samples at a time
 };
 std::mutex gCacheMutex;
@@ -350,12 +365,41 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
       if (t.plan && (choice == EngineChoice::Graph || t.ms < 0.9f * a.ms)) entry.graph = std::move(t);
     }
   }
-  if (op == ConvOp::BackwardFilter && choice != EngineChoice::Legacy && dtype == DType::Float32 && !tensorCoreMath(dtype))
-    entry.filterGemmChunk = tuneFilterGemm(d, a, entry.graph.plan ? entry.graph.ms : a.ms, g, x, y, out, ws, limit, dev);
+  float bestMs = entry.graph.plan ? entry.graph.ms : a.ms;
+  const ChannelsLast cl = channelsLastChoice();
+  if (cl != ChannelsLast::Off && choice != EngineChoice::Legacy && dtype != DType::Float64) {
+    channelslast::Operands o{&g, dtype, dev, op == ConvOp::BackwardData ? out.raw() : const_cast<void*>(x),
+                             op == ConvOp::BackwardFilter ? out.raw() : const_cast<void*>(w),
+                             op == ConvOp::Forward ? out.raw() : const_cast<void*>(y), 0.0};
+    graph::Tuned t = channelslast::tune(h, graphDesc(op, p, dtype, 0.0), o, ws.raw(), limit);
+    if (std::getenv("KAON_CUDNN_VERBOSE"))
+      std::fprintf(stderr, "kaon conv %s %s: channels-last engine %lld %.3f ms with transposes vs %.3f ms\n",
+                   op == ConvOp::Forward ? "fwd" : op == ConvOp::BackwardData ? "bwd-data" : "bwd-filter",
+                   g.str().c_str(), static_cast<long long>(t.engineId), t.plan ? t.ms : -1.0f, bestMs);
+    // Auto: only when clearly faster (the transposes' memory is the price).
+    if (t.plan && (cl == ChannelsLast::Force || t.ms < 0.9f * bestMs)) {
+      bestMs = t.ms;
+      entry.channelsLast = std::move(t);
+    }
+  }
+  if (op == ConvOp::BackwardFilter && choice != EngineChoice::Legacy && dtype == DType::Float32 && !tensorCoreMath(dtype) &&
+      cl != ChannelsLast::Force)
+    entry.filterGemmChunk = tuneFilterGemm(d, a, bestMs, g, x, y, out, ws, limit, dev);
   entry.d = std::move(owned);
   std::lock_guard lock(gCacheMutex);
   auto [it, inserted] = gCache.try_emplace(key, std::move(entry));
   return it->second;  // another thread may have won the race: its entry is as good
+}
+
+// Runs the entry's channels-last plan if it has one (operands in Kaon's layout).
+bool runChannelsLast(const Entry& e, ConvOp op, const ConvGeometry& g, DType dtype, Device dev, const void* x,
+                     const void* w, const void* y, double beta) {
+  if (!e.channelsLast.plan) return false;
+  const graph::Op gop = op == ConvOp::Forward ? graph::Op::Forward : op == ConvOp::BackwardData ? graph::Op::BackwardData
+                                                                                             : graph::Op::BackwardFilter;
+  channelslast::Operands o{&g, dtype, dev, const_cast<void*>(x), const_cast<void*>(w), const_cast<void*>(y), beta};
+  channelslast::run(kaon::cuda::context(dev.index).cudnn, *e.channelsLast.plan, gop, o, e.channelsLast.workspace);
+  return true;
 }
 
 // Runs the entry's graph plan if it has one and the buffers are aligned for it.
@@ -385,6 +429,7 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
   Plan p = makePlan(g);
   Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
   const Entry& e = prepare(ConvOp::Forward, p, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw(), 0.0);
+  if (runChannelsLast(e, ConvOp::Forward, p.g, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw(), 0.0)) return;
   if (runGraph(e, x.device(), xin.raw(), w.raw(), y.raw())) return;
   const Descriptors& d = *e.d;
   const Algo& a = e.a;
@@ -415,6 +460,7 @@ void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, doubl
   cudnnHandle_t h = kaon::cuda::context(dy.device().index).cudnn;
   Scalar one(1.0), zero(0.0), b(beta);
   if (!p.explicitPad) {
+    if (runChannelsLast(e, ConvOp::BackwardData, p.g, dy.dtype(), dy.device(), dx.raw(), w.raw(), dy.raw(), beta)) return;
     if (runGraph(e, dy.device(), dx.raw(), w.raw(), dy.raw())) return;
     KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
@@ -423,7 +469,8 @@ void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, doubl
   }
   // Gradient of the padded input, then its interior accumulated into dx with beta.
   Tensor dxp = Tensor::empty(shape5(g.batch, g.inChannels, p.g.in), dy.dtype(), dy.device());
-  if (!runGraph(e, dy.device(), dxp.raw(), w.raw(), dy.raw()))
+  if (!runChannelsLast(e, ConvOp::BackwardData, p.g, dy.dtype(), dy.device(), dxp.raw(), w.raw(), dy.raw(), 0.0) &&
+      !runGraph(e, dy.device(), dxp.raw(), w.raw(), dy.raw()))
     KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
                                                   a.workspace, zero.get(dy.dtype()), d.x, dxp.raw()));
@@ -443,6 +490,7 @@ void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, dou
                                ws.raw(), ctx.cublas, ctx.compute);
     return;
   }
+  if (runChannelsLast(e, ConvOp::BackwardFilter, p.g, x.dtype(), x.device(), xin.raw(), dw.raw(), dy.raw(), beta)) return;
   if (runGraph(e, x.device(), xin.raw(), dw.raw(), dy.raw())) return;
   const Descriptors& d = *e.d;
   const Algo& a = e.a;

@@ -57,6 +57,11 @@ template <class T> void reduceSum(const T* x, i64 n, bool squares, double* scrat
 template <class T> void padForward(const T* x, T* y, const Geom3& g, const int before[3], cudaStream_t s);
 template <class T> void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int before[3], cudaStream_t s);
 
+// out [batch, cols, rows] = in [batch, rows, cols] transposed (+ beta * out); the channels-first
+// <-> channels-last change (rows = C, cols = spatial size, or the reverse). Grid rows and
+// columns: up to 65535 x 32 each.
+template <class T> void transposeBatched(const T* in, T* out, i64 batch, i64 rows, i64 cols, double beta, cudaStream_t s);
+
 // Pooling; argmax = flat index of the winner in its input plane (-1 if none), first wins ties.
 template <class T>
 void poolForward(PoolKind kind, bool includePad, const T* x, T* y, std::int32_t* argmax, const Geom3& g,

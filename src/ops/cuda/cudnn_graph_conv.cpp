@@ -63,12 +63,23 @@ std::vector<std::int64_t> packedStrides(const std::vector<std::int64_t>& dims) {
   return s;
 }
 
-std::unique_ptr<Desc> tensorDesc(const std::vector<std::int64_t>& dims, cudnnDataType_t type, std::int64_t uid) {
+// Dims [N, C, *S] stored as [N, *S, C]: C is the fastest axis.
+std::vector<std::int64_t> channelsLastStrides(const std::vector<std::int64_t>& dims) {
+  std::vector<std::int64_t> s(dims.size());
+  std::int64_t acc = dims[1];
+  s[1] = 1;
+  for (std::size_t i = dims.size(); i-- > 2;) s[i] = acc, acc *= dims[i];
+  s[0] = acc;
+  return s;
+}
+
+std::unique_ptr<Desc> tensorDesc(const std::vector<std::int64_t>& dims, cudnnDataType_t type, std::int64_t uid,
+                                 bool channelsLast) {
   auto t = std::make_unique<Desc>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   const std::int64_t alignment = 16;
   t->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &type)
       .setInts(CUDNN_ATTR_TENSOR_DIMENSIONS, dims)
-      .setInts(CUDNN_ATTR_TENSOR_STRIDES, packedStrides(dims))
+      .setInts(CUDNN_ATTR_TENSOR_STRIDES, channelsLast ? channelsLastStrides(dims) : packedStrides(dims))
       .set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid)
       .set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &alignment)
       .finalize();
@@ -105,9 +116,9 @@ namespace {
 
 std::shared_ptr<Graph> buildGraph(cudnnHandle_t handle, const ConvDesc& d) {
   auto p = std::make_shared<Graph>();
-  p->x = tensorDesc(d.x, d.data, kUids[0]);
-  p->w = tensorDesc(d.w, d.data, kUids[1]);
-  p->y = tensorDesc(d.y, d.data, kUids[2]);
+  p->x = tensorDesc(d.x, d.data, kUids[0], d.channelsLast);
+  p->w = tensorDesc(d.w, d.data, kUids[1], d.channelsLast);
+  p->y = tensorDesc(d.y, d.data, kUids[2], d.channelsLast);
   const cudnnDataType_t compute = d.data == CUDNN_DATA_DOUBLE ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   const std::int64_t spatial = static_cast<std::int64_t>(d.pad.size());
@@ -230,6 +241,14 @@ std::shared_ptr<Plan> candidate(cudnnHandle_t handle, const std::shared_ptr<cons
   return p;
 }
 
+std::int64_t engineIndex(const Plan& p) {
+  std::int64_t id = -1, n = 0;
+  if (cudnnBackendGetAttribute(p.engine->get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &id) !=
+      CUDNN_STATUS_SUCCESS)
+    return -1;
+  return id;
+}
+
 void run(cudnnHandle_t handle, const Plan& p, void* x, void* w, void* y, void* workspace) {
   std::array<void*, 3> ptrs{x, w, y};
   Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
@@ -255,26 +274,41 @@ Tuned tune(cudnnHandle_t handle, const ConvDesc& d, void* x, void* w, void* y, v
   }
   try {
     std::shared_ptr<const Graph> g = buildGraph(handle, d);
-    // Mode A's list, and the fallback list when mode A has nothing allowed (strict FP32 rules
-    // out the tensor-core engines that mode A ranks first); candidates are filtered before timing.
+    // Mode A's list, then the fallback list, as PyTorch's benchmark mode does (strict FP32 rules
+    // out the tensor-core engines mode A ranks first, and the fallback engines are sometimes the
+    // fastest for odd 3-D kernels); candidates are filtered before timing, an engine (with its
+    // knobs) suggested by both lists is timed once.
     std::vector<std::shared_ptr<Plan>> allowed;
+    std::vector<std::int64_t> seen;
     for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
       try {
+        int fromMode = 0;
         for (std::unique_ptr<Desc>& config : heuristicConfigs(*g, mode, 64)) {
-          if (static_cast<int>(allowed.size()) >= maxCandidates) break;
+          if (fromMode >= maxCandidates) break;
           std::shared_ptr<Plan> c = candidate(handle, g, std::move(config), d);
-          if (c && c->workspace >= 0 && static_cast<std::size_t>(c->workspace) <= workspaceLimit) allowed.push_back(c);
+          if (!c || c->workspace < 0 || static_cast<std::size_t>(c->workspace) > workspaceLimit) continue;
+          const std::int64_t id = engineIndex(*c);
+          if (std::find(seen.begin(), seen.end(), id) != seen.end() && mode == CUDNN_HEUR_MODE_FALLBACK) continue;
+          seen.push_back(id);
+          allowed.push_back(c);
+          ++fromMode;
         }
       } catch (const BackendFailure&) {
         // this heuristics mode does not support the graph; try the next
       }
-      if (!allowed.empty()) break;
     }
     for (const std::shared_ptr<Plan>& c : allowed) {
       float ms = 1e30f;
       bool ok = true;
       try {
-        run(handle, *c, x, w, y, workspace);  // warm-up (and any lazy set-up)
+        // Warm-up (and any lazy set-up), timed: a candidate far slower than the best so far is
+        // not timed again (some fallback engines take seconds on large batches).
+        float first = 0;
+        ok = cudaEventRecord(start, stream) == cudaSuccess;
+        run(handle, *c, x, w, y, workspace);
+        ok = ok && cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
+             cudaEventElapsedTime(&first, start, stop) == cudaSuccess;
+        if (ok && best.plan && first > 3 * best.ms) continue;
         for (int rep = 0; rep < 2 && ok; ++rep) {
           float t = 0;
           ok = cudaEventRecord(start, stream) == cudaSuccess;
@@ -288,9 +322,7 @@ Tuned tune(cudnnHandle_t handle, const ConvDesc& d, void* x, void* w, void* y, v
       }
       cudaGetLastError();  // a failed candidate must not leave a launch error behind
       if (!ok || (best.plan && ms >= best.ms)) continue;
-      std::int64_t id = -1, n = 0;
-      cudnnBackendGetAttribute(c->engine->get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &id);
-      best = Tuned{c, ms, static_cast<std::size_t>(c->workspace), id};
+      best = Tuned{c, ms, static_cast<std::size_t>(c->workspace), engineIndex(*c)};
     }
   } catch (const BackendFailure&) {
     // no graph for this convolution: the legacy path serves it

@@ -24,6 +24,7 @@ struct ConvDesc {
   std::vector<std::int64_t> pad, stride, dilation;
   cudnnDataType_t data = CUDNN_DATA_FLOAT;
   bool allowTensorCores = false;  // false: true FP32 (no TF32), no down-converted inputs
+  bool channelsLast = false;      // x, w, y stored [N, *S, C] (w: [OC, *K, C]); dims stay as above
   double alpha = 1.0, beta = 0.0; // baked into the plan (the output is alpha*op + beta*output)
 };
 
@@ -36,9 +37,10 @@ struct Tuned {
   std::int64_t engineId = -1;
 };
 
-// Times up to `maxCandidates` heuristic engines on the given device buffers (the output buffer
-// is overwritten) with at most `workspaceLimit` bytes of the given workspace. Engines that fail
-// to build or run are skipped; errors never escape (the caller falls back to the legacy API).
+// Times up to `maxCandidates` engines of each heuristics list (mode A, then fallback) on the
+// given device buffers (the output buffer is overwritten) with at most `workspaceLimit` bytes of
+// the given workspace. Engines that fail to build or run are skipped; errors never escape (the
+// caller falls back to the legacy API).
 Tuned tune(cudnnHandle_t handle, const ConvDesc& d, void* x, void* w, void* y, void* workspace,
            std::size_t workspaceLimit, int maxCandidates = 8);
 

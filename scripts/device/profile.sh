@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Where the 3DGAN's GPU step spends its time, Kaon against PyTorch (one H200, under 10 minutes):
+#   1. a CUDA build and the convolution/GAN GPU tests (channels-last engines forced, bf16 too),
+#   2. the 3DGAN step at batch 128, bf16 and fp32, with the engine choices printed
+#      (KAON_CUDNN_VERBOSE=1), and bf16 again with the channels-last engines off,
+#   3. PyTorch's twin (eager fp32, bf16 autocast + channels_last) with a profiler table,
+#   4. Nsight Compute timing every kernel of Kaon's last bf16 and fp32 step
+#      (KAON_PROFILE_LAST_STEP=1, --profile-from-start off), summed per kernel name,
+#   5. the jet CNN and SRCNN per precision, channels-last engines on (auto) and off.
+#   OUT=/tmp/out [BUILD=/tmp/b] scripts/device/profile.sh        # from the repo root
+set -u
+: "${OUT:?set OUT to a log directory}"
+BUILD="${BUILD:-/tmp/b}"
+BUDGET="${BUDGET:-560}"
+mkdir -p "$OUT"
+S="$OUT/summary.txt"
+log() { echo "$*" | tee -a "$S"; }
+left() { echo $((BUDGET - SECONDS)); }
+step() { if (($(left) < $2)); then log "== $1: skipped ($(left) s left)"; return 1; fi; log "== $1 ($(left) s left)"; }
+log "# profile.sh $(date -u '+%Y-%m-%d %H:%M UTC') $(git rev-parse --short HEAD 2>/dev/null) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKAON_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DKAON_BUILD_BENCHMARKS=ON > "$OUT/cmake.log" 2>&1 || { log "configure failed"; tail -30 "$OUT/cmake.log"; exit 1; }
+timeout 240 cmake --build "$BUILD" -j16 --target test_gpu kaon-bench-models kaon-bench-gpu-models > "$OUT/build.log" 2>&1 ||
+  { log "build failed"; grep -E "error" -A3 "$OUT/build.log" | head -40 | tee -a "$S"; exit 1; }
+log "build: $SECONDS s"
+
+if step "test_gpu conv + GAN" 40; then
+  timeout 100 "$BUILD/tests/test_gpu" --gtest_filter='GpuConv*:GpuGan*:GpuOps*Conv*' > "$OUT/test_gpu.log" 2>&1
+  log "rc $?: $(grep -E '^\[  (PASSED|SKIPPED|FAILED) +\] [0-9]+ test' "$OUT/test_gpu.log" | tr -s ' ' | tr '\n' ' ')"
+  grep -E '^\[  FAILED  \] [A-Z]' "$OUT/test_gpu.log" | sort -u | tee -a "$S"
+  grep -B2 -A10 "Failure" "$OUT/test_gpu.log" | head -40 | tee -a "$S"
+fi
+
+gan() {  # gan LABEL PRECISION [ENV=VALUE...]
+  local label=$1 p=$2; shift 2
+  env "$@" KAON_CUDNN_VERBOSE=1 timeout 90 "$BUILD/benchmarks/kaon-bench-models" --model gan3d --device cuda --precision "$p" \
+    --batch 128 --steps 5 --warmup 2 > "$OUT/gan_$label.log" 2> "$OUT/gan_${label}_choices.txt"
+  log "kaon $label (rc $?): $(grep -E '^gan3d' "$OUT/gan_$label.log")"
+}
+if step "3DGAN step, Kaon" 120; then
+  gan bf16 bf16
+  gan fp32 fp32
+  gan bf16-nocl bf16 KAON_CONV_CHANNELS_LAST=0
+  for l in bf16 fp32; do
+    log "-- $l: convolutions that chose channels-last / im2col (of $(grep -c 'legacy algo' "$OUT/gan_${l}_choices.txt") timed)"
+    grep -E "channels-last" "$OUT/gan_${l}_choices.txt" | awk '{ if ($(NF-6)+0 > 0 && $(NF-6)+0 < 0.9*$(NF-1)) print }' | tee -a "$S"
+    grep -E "im2col.*used" "$OUT/gan_${l}_choices.txt" | tee -a "$S"
+  done
+fi
+
+if step "3DGAN step, PyTorch (profiled)" 70; then
+  timeout 120 python3 benchmarks/gpu/bench_torch_3dgan.py --device cuda --batch 128 --steps 5 --warmup 2 \
+    --variants "eager fp32,bf16 channels_last" --profile > "$OUT/torch_gan.log" 2> "$OUT/torch_gan_profile.txt"
+  log "torch rc $?:"; grep -E '^gan3d' "$OUT/torch_gan.log" | tee -a "$S"
+fi
+
+NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+for p in bf16 fp32; do
+  if [ -n "$NCU" ] && step "ncu: every kernel of Kaon's last $p step" 90; then
+    KAON_PROFILE_LAST_STEP=1 timeout 150 "$NCU" --profile-from-start off --clock-control none \
+      --metrics gpu__time_duration.sum --csv --log-file "$OUT/ncu_$p.csv" \
+      "$BUILD/benchmarks/kaon-bench-models" --model gan3d --device cuda --precision "$p" --batch 128 --steps 1 --warmup 2 \
+      > "$OUT/ncu_$p.out" 2>&1
+    log "rc $?"
+    python3 - "$OUT/ncu_$p.csv" <<'PY' | tee -a "$S"
+import csv, sys, collections
+scale = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3}
+tot, cnt = collections.Counter(), collections.Counter()
+try:
+    lines = [l for l in open(sys.argv[1]) if l.startswith('"')]
+except OSError as e:
+    print("no ncu output:", e); sys.exit(0)
+for r in csv.DictReader(lines):
+    if r.get("Metric Name") != "gpu__time_duration.sum": continue
+    name = r["Kernel Name"][:100]
+    tot[name] += float(r["Metric Value"].replace(",", "")) * scale.get(r["Metric Unit"], 1e-6)
+    cnt[name] += 1
+all_ms = sum(tot.values())
+print(f"{sum(cnt.values())} kernels, {all_ms:.1f} ms of kernel time in the step")
+for name, ms in tot.most_common(25):
+    print(f"{ms:9.2f} ms {100 * ms / all_ms:5.1f}% x{cnt[name]:<4} {name}")
+PY
+  fi
+done
+
+if step "jet CNN and SRCNN per precision, channels-last auto / off" 60; then
+  timeout 60 "$BUILD/benchmarks/kaon-bench-gpu-models" --steps 20 > "$OUT/models_auto.csv" 2> "$OUT/models_auto.err"
+  KAON_CONV_CHANNELS_LAST=0 timeout 60 "$BUILD/benchmarks/kaon-bench-gpu-models" --steps 20 > "$OUT/models_off.csv" 2> "$OUT/models_off.err"
+  log "auto:"; cat "$OUT/models_auto.csv" | tee -a "$S"; log "off:"; cat "$OUT/models_off.csv" | tee -a "$S"
+fi
+log "# done $(date -u +%H:%M:%S) after $SECONDS s"
