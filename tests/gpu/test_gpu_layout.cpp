@@ -2,6 +2,7 @@
 // branch, so these tests use host loops written from the kernel_table.hpp contracts (and are
 // to be switched to CPU parity when those kernels are merged). They call the CUDA kernel table
 // directly: the public ops for these entries do not exist yet.
+#include <array>
 #include <cmath>
 
 #include "../../src/ops/kernel_table.hpp"
@@ -86,11 +87,11 @@ TEST(GpuLayout, ConcatAndSplitAlongAnAxis) {
   EXPECT_GPU_CLOSE(partG, expect, 1e-7);
 }
 
-TEST(GpuLayout, BatchNormTrainingMatchesHostFormulas) {
-  KAON_REQUIRE_GPU();
-  const std::int64_t N = 4, C = 3, S = 10;
+// Training forward and backward (accumulating dgamma/dbeta) of x [N, C, S] against the formulas
+// in double, then inference.
+void checkBatchNormAgainstFormulas(std::int64_t N, std::int64_t C, std::int64_t S) {
   const double momentum = 0.9, eps = 1e-3;
-  Tensor x = randomTensor(Shape{N, C, 2, 5}, 1, DType::Float64, -2, 3), dy = randomTensor(x.shape(), 2, DType::Float64);
+  Tensor x = randomTensor(Shape{N, C, S}, 1, DType::Float64, -2, 3), dy = randomTensor(x.shape(), 2, DType::Float64);
   Tensor gamma = randomTensor(Shape{C}, 3, DType::Float64, 0.5, 1.5), beta = randomTensor(Shape{C}, 4, DType::Float64);
   Tensor rm = randomTensor(Shape{C}, 5, DType::Float64), rv = randomTensor(Shape{C}, 6, DType::Float64, 0.5, 1);
   Tensor dg0 = randomTensor(Shape{C}, 7, DType::Float64), db0 = randomTensor(Shape{C}, 8, DType::Float64);
@@ -131,10 +132,21 @@ TEST(GpuLayout, BatchNormTrainingMatchesHostFormulas) {
   // Inference uses the running statistics.
   cudaTable().batchNormForward(false, momentum, eps, xG, toGpu(gamma), toGpu(beta), rmG, rvG, yG, Tensor(), Tensor());
   Tensor yi = toCpu(yG), rmH = toCpu(rmG), rvH = toCpu(rvG);
-  EXPECT_NEAR(yi.data<double>()[S + 1],
-              gamma.data<double>()[1] * (x.data<double>()[S + 1] - rmH.data<double>()[1]) / std::sqrt(rvH.data<double>()[1] + eps) +
+  EXPECT_NEAR(yi.data<double>()[S + (S > 1)],
+              gamma.data<double>()[1] * (x.data<double>()[S + (S > 1)] - rmH.data<double>()[1]) / std::sqrt(rvH.data<double>()[1] + eps) +
                   beta.data<double>()[1],
               1e-12);
+}
+
+TEST(GpuLayout, BatchNormTrainingMatchesHostFormulas) {
+  KAON_REQUIRE_GPU();
+  // The kernels cut each channel's N*S values into slices of 16384 (one block each) and walk
+  // contiguous runs when S >= 64, flat indices otherwise: small and multi-slice cases of both,
+  // slices that start and end inside a sample, and a dense layer's [N, C] (S = 1).
+  for (auto [N, C, S] : {std::array<std::int64_t, 3>{4, 3, 10}, {6, 3, 7000}, {3, 2, 70001}, {40000, 3, 1}, {1, 1, 64}}) {
+    SCOPED_TRACE(::testing::Message() << "N " << N << " C " << C << " S " << S);
+    checkBatchNormAgainstFormulas(N, C, S);
+  }
 }
 
 // Synchronised batch norm: the replica op sequence on the GPU (slices of one batch, sums added

@@ -10,6 +10,13 @@ namespace {
 
 cudaStream_t streamOf(const Tensor& t) { return kaon::cuda::computeStream(t.device().index); }
 
+// The batch-norm kernels' partial sums and coefficients for x [N, C, ...].
+Tensor batchNormScratch(const Tensor& x) {
+  const std::int64_t inner = x.shape().count(2, x.rank());
+  KAON_CHECK(x.dim(1) <= 65535, "batch_norm on the cuda backend: {} channels exceed the kernel grid", x.dim(1));
+  return Tensor::empty(Shape{cuda::batchNormScratch(x.dim(0), x.dim(1), inner)}, DType::Float64, x.device());
+}
+
 
 
 // NC[D]HW -> planes and three spatial sizes (missing leading axes are 1).
@@ -87,11 +94,12 @@ void batchNormForward(bool training, double momentum, double eps, const Tensor& 
                       const Tensor& beta, const Tensor& runningMean, const Tensor& runningVar, const Tensor& y,
                       const Tensor& saveMean, const Tensor& saveInvStd) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  Tensor scratch = batchNormScratch(x);
   dispatch<Types::Wide>("batch_norm", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::batchNormForward<T>(training, momentum, eps, x.data<T>(), ptr<T>(gamma), ptr<T>(beta),
                               runningMean.data<T>(), runningVar.data<T>(), y.data<T>(), ptr<T>(saveMean),
-                              ptr<T>(saveInvStd), N, C, inner, streamOf(x));
+                              ptr<T>(saveInvStd), N, C, inner, scratch.data<double>(), streamOf(x));
   });
 }
 
@@ -99,19 +107,21 @@ void batchNormBackward(bool training, const Tensor& x, const Tensor& dy, const T
                        const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
                        double betaAcc) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  Tensor scratch = batchNormScratch(x);
   dispatch<Types::Wide>("batch_norm backward", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::batchNormBackward<T>(training, x.data<T>(), dy.data<T>(), ptr<T>(gamma), saveMean.data<T>(),
                                saveInvStd.data<T>(), ptr<T>(dx), ptr<T>(dgamma), ptr<T>(dbeta), betaAcc, N, C, inner,
-                               streamOf(x));
+                               scratch.data<double>(), streamOf(x));
   });
 }
 
 void batchNormStatistics(const Tensor& x, const Tensor& stats) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  Tensor scratch = batchNormScratch(x);
   dispatch<Types::Wide>("batch_norm statistics", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    cuda::batchNormStatistics<T>(x.data<T>(), stats.data<double>(), N, C, inner, streamOf(x));
+    cuda::batchNormStatistics<T>(x.data<T>(), stats.data<double>(), N, C, inner, scratch.data<double>(), streamOf(x));
   });
 }
 
@@ -120,22 +130,24 @@ void batchNormForwardFromStatistics(double momentum, double eps, const Tensor& x
                                     const Tensor& stats, const Tensor& y, const Tensor& saveMean,
                                     const Tensor& saveInvStd) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  Tensor scratch = batchNormScratch(x);
   dispatch<Types::Wide>("batch_norm", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::batchNormForwardFromStatistics<T>(momentum, eps, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), ptr<T>(runningMean),
                                             ptr<T>(runningVar), stats.data<double>(), y.data<T>(), saveMean.data<T>(),
-                                            saveInvStd.data<T>(), N, C, inner, streamOf(x));
+                                            saveInvStd.data<T>(), N, C, inner, scratch.data<double>(), streamOf(x));
   });
 }
 
 void batchNormBackwardFromSums(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
                                const Tensor& saveInvStd, const Tensor& sums, const Tensor& stats, const Tensor& dx) {
   std::int64_t N = x.dim(0), C = x.dim(1), inner = x.shape().count(2, x.rank());
+  Tensor scratch = batchNormScratch(x);
   dispatch<Types::Wide>("batch_norm backward", x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda::batchNormBackwardFromSums<T>(x.data<T>(), dy.data<T>(), ptr<T>(gamma), saveMean.data<T>(),
                                        saveInvStd.data<T>(), sums.data<T>(), stats.data<double>(), dx.data<T>(), N, C, inner,
-                                       streamOf(x));
+                                       scratch.data<double>(), streamOf(x));
   });
 }
 
