@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where the 3DGAN's GPU step spends its time, Kaon against PyTorch (one H200, under 10 minutes):
-#   1. a CUDA build and the convolution/GAN GPU tests (channels-last engines forced, bf16 too),
-#   2. the 3DGAN step at batch 128, bf16 and fp32, with the engine choices printed
+#   1. a CUDA build and the GPU suite (GPU_FILTER: a gtest filter, default all),
+#   2. the 3DGAN step at batch 128 in bf16, fp32, tf32 and fp16, with the engine choices printed
 #      (KAON_CUDNN_VERBOSE=1), and bf16 again with the channels-last engines off,
 #   3. PyTorch's twin (eager fp32, bf16 autocast + channels_last) with a profiler table,
 #   4. Nsight Compute timing every kernel of Kaon's last bf16 and fp32 step
@@ -24,8 +24,8 @@ timeout 240 cmake --build "$BUILD" -j16 --target test_gpu kaon-bench-models kaon
   { log "build failed"; grep -E "error" -A3 "$OUT/build.log" | head -40 | tee -a "$S"; exit 1; }
 log "build: $SECONDS s"
 
-if step "test_gpu conv + GAN" 40; then
-  timeout 100 "$BUILD/tests/test_gpu" --gtest_filter='GpuConv*:GpuGan*:GpuOps*Conv*' > "$OUT/test_gpu.log" 2>&1
+if step "test_gpu (${GPU_FILTER:-all})" 60; then
+  timeout 150 "$BUILD/tests/test_gpu" --gtest_filter="${GPU_FILTER:-*}" > "$OUT/test_gpu.log" 2>&1
   log "rc $?: $(grep -E '^\[  (PASSED|SKIPPED|FAILED) +\] [0-9]+ test' "$OUT/test_gpu.log" | tr -s ' ' | tr '\n' ' ')"
   grep -E '^\[  FAILED  \] [A-Z]' "$OUT/test_gpu.log" | sort -u | tee -a "$S"
   grep -B2 -A10 "Failure" "$OUT/test_gpu.log" | head -40 | tee -a "$S"
@@ -40,6 +40,8 @@ gan() {  # gan LABEL PRECISION [ENV=VALUE...]
 if step "3DGAN step, Kaon" 120; then
   gan bf16 bf16
   gan fp32 fp32
+  gan tf32 tf32
+  gan fp16 fp16
   gan bf16-nocl bf16 KAON_CONV_CHANNELS_LAST=0
   for l in bf16 fp32; do
     log "-- $l: convolutions that chose channels-last / im2col (of $(grep -c 'legacy algo' "$OUT/gan_${l}_choices.txt") timed)"
@@ -89,3 +91,6 @@ if step "jet CNN and SRCNN per precision, channels-last auto / off" 60; then
   log "auto:"; cat "$OUT/models_auto.csv" | tee -a "$S"; log "off:"; cat "$OUT/models_off.csv" | tee -a "$S"
 fi
 log "# done $(date -u +%H:%M:%S) after $SECONDS s"
+# Only a few files come back from the device machine: keep the summary and the engine choices.
+find "$OUT" -type f ! -name summary.txt ! -name 'gan_bf16_choices.txt' ! -name 'gan_fp32_choices.txt' \
+  ! -name torch_gan_profile.txt ! -name test_gpu.log -delete

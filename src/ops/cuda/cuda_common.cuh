@@ -32,6 +32,11 @@ inline unsigned gridFor(std::int64_t n) {
   return static_cast<unsigned>(blocks > 65535LL * 16 ? 65535LL * 16 : blocks);  // grid-stride beyond
 }
 
+// Whether every index of a copy between tensors of `a` and `b` elements fits 32-bit arithmetic
+// (with room for the grid stride): 64-bit division costs several times more and makes index-
+// heavy copies (padding, upsampling) ALU-bound.
+inline bool fits32(std::int64_t a, std::int64_t b) { return a < (std::int64_t{1} << 31) && b < (std::int64_t{1} << 31); }
+
 #define KAON_GRID_STRIDE(i, n)                                                                        \
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<std::int64_t>(blockDim.x) * gridDim.x)

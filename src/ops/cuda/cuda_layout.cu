@@ -10,27 +10,32 @@ struct Up {
   int f[3];
 };
 
-// One thread per element of y [planes, out].
-template <class T>
-__global__ void upsampleForwardKernel(const T* x, T* y, Up u, std::int64_t n) {
-  KAON_GRID_STRIDE(k, n) {
-    std::int64_t ox = k % u.out[2], oy = k / u.out[2] % u.out[1], oz = k / (u.out[2] * u.out[1]) % u.out[0];
-    std::int64_t p = k / (u.out[0] * u.out[1] * u.out[2]);
-    y[k] = x[((p * u.in[0] + oz / u.f[0]) * u.in[1] + oy / u.f[1]) * u.in[2] + ox / u.f[2]];
+// One thread per element of y [planes, out]; index arithmetic in I (32-bit when it fits).
+template <class T, class I>
+__global__ void upsampleForwardKernel(const T* x, T* y, Up u, I n) {
+  const I o1 = static_cast<I>(u.out[1]), o2 = static_cast<I>(u.out[2]), o0 = static_cast<I>(u.out[0]);
+  const I i0 = static_cast<I>(u.in[0]), i1 = static_cast<I>(u.in[1]), i2 = static_cast<I>(u.in[2]);
+  const I f0 = static_cast<I>(u.f[0]), f1 = static_cast<I>(u.f[1]), f2 = static_cast<I>(u.f[2]);
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I row = k / o2, ox = k - row * o2, plane = row / o1, oy = row - plane * o1, p = plane / o0, oz = plane - p * o0;
+    y[k] = x[((p * i0 + oz / f0) * i1 + oy / f1) * i2 + ox / f2];
   }
 }
 
 // One thread per element of dx [planes, in].
-template <class T>
-__global__ void upsampleBackwardKernel(const T* dy, T* dx, double beta, Up u, std::int64_t n) {
-  KAON_GRID_STRIDE(k, n) {
-    std::int64_t ix = k % u.in[2], iy = k / u.in[2] % u.in[1], iz = k / (u.in[2] * u.in[1]) % u.in[0];
-    std::int64_t p = k / (u.in[0] * u.in[1] * u.in[2]);
+template <class T, class I>
+__global__ void upsampleBackwardKernel(const T* dy, T* dx, double beta, Up u, I n) {
+  const I o1 = static_cast<I>(u.out[1]), o2 = static_cast<I>(u.out[2]), o0 = static_cast<I>(u.out[0]);
+  const I i0 = static_cast<I>(u.in[0]), i1 = static_cast<I>(u.in[1]), i2 = static_cast<I>(u.in[2]);
+  const int f0 = u.f[0], f1 = u.f[1], f2 = u.f[2];
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I row = k / i2, ix = k - row * i2, plane = row / i1, iy = row - plane * i1, p = plane / i0, iz = plane - p * i0;
     double acc = 0;
-    for (int a = 0; a < u.f[0]; ++a)
-      for (int b = 0; b < u.f[1]; ++b)
-        for (int c = 0; c < u.f[2]; ++c)
-          acc += ld(dy[((p * u.out[0] + iz * u.f[0] + a) * u.out[1] + iy * u.f[1] + b) * u.out[2] + ix * u.f[2] + c]);
+    for (int a = 0; a < f0; ++a)
+      for (int b = 0; b < f1; ++b) {
+        const I base = ((p * o0 + iz * f0 + a) * o1 + iy * f1 + b) * o2 + ix * f2;
+        for (int c = 0; c < f2; ++c) acc += ld(dy[base + c]);
+      }
     dx[k] = st<T>(beta == 0.0 ? acc : acc + beta * ld(dx[k]));
   }
 }
@@ -87,12 +92,21 @@ Up upDims(const Geom3& g, const int f[3]) {
 template <class T>
 void upsampleForward(const T* x, T* y, const Geom3& g, const int f[3], cudaStream_t s) {
   i64 n = g.planes * g.out[0] * g.out[1] * g.out[2];
-  if (n > 0) upsampleForwardKernel<<<gridFor(n), kThreads, 0, s>>>(x, y, upDims(g, f), n);
+  const i64 in = g.planes * g.in[0] * g.in[1] * g.in[2];
+  if (n == 0) return;
+  if (fits32(n, in)) upsampleForwardKernel<T, unsigned><<<gridFor(n), kThreads, 0, s>>>(x, y, upDims(g, f), static_cast<unsigned>(n));
+  else upsampleForwardKernel<T, std::uint64_t><<<gridFor(n), kThreads, 0, s>>>(x, y, upDims(g, f), static_cast<std::uint64_t>(n));
 }
 template <class T>
 void upsampleBackward(const T* dy, T* dx, double beta, const Geom3& g, const int f[3], cudaStream_t s) {
   i64 n = g.planes * g.in[0] * g.in[1] * g.in[2];
-  if (n > 0) upsampleBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, upDims(g, f), n);
+  const i64 out = g.planes * g.out[0] * g.out[1] * g.out[2];
+  if (n == 0) return;
+  if (fits32(n, out))
+    upsampleBackwardKernel<T, unsigned><<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, upDims(g, f), static_cast<unsigned>(n));
+  else
+    upsampleBackwardKernel<T, std::uint64_t><<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, upDims(g, f),
+                                                                             static_cast<std::uint64_t>(n));
 }
 template <class T>
 void copyIntoAxis(const T* src, T* dst, i64 outer, i64 srcAxis, i64 dstAxis, i64 inner, i64 offset, cudaStream_t s) {

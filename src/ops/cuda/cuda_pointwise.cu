@@ -272,25 +272,33 @@ struct PadDims {
   int before[3];
 };
 
+// Index arithmetic in I: 32-bit whenever every index fits (the usual case), because 64-bit
+// division costs several times more and made these copies ALU-bound (docs/perf-notes.md §12).
+// One division per element for the row, the row's coordinates from it.
+
 // One thread per output element of y [planes, out]: zero or the matching input.
-template <class T>
-__global__ void padForwardKernel(const T* x, T* y, PadDims d, std::int64_t n) {
-  KAON_GRID_STRIDE(k, n) {
-    std::int64_t ox = k % d.out[2], oy = k / d.out[2] % d.out[1], oz = k / (d.out[2] * d.out[1]) % d.out[0];
-    std::int64_t p = k / (d.out[0] * d.out[1] * d.out[2]);
-    std::int64_t ix = ox - d.before[2], iy = oy - d.before[1], iz = oz - d.before[0];
-    bool inside = ix >= 0 && ix < d.in[2] && iy >= 0 && iy < d.in[1] && iz >= 0 && iz < d.in[0];
-    y[k] = inside ? x[((p * d.in[0] + iz) * d.in[1] + iy) * d.in[2] + ix] : st<T>(0.0f);
+template <class T, class I>
+__global__ void padForwardKernel(const T* x, T* y, PadDims d, I n) {
+  const I o0 = static_cast<I>(d.out[0]), o1 = static_cast<I>(d.out[1]), o2 = static_cast<I>(d.out[2]);
+  const I i0 = static_cast<I>(d.in[0]), i1 = static_cast<I>(d.in[1]), i2 = static_cast<I>(d.in[2]);
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I row = k / o2, ox = k - row * o2, plane = row / o1, oy = row - plane * o1, p = plane / o0, oz = plane - p * o0;
+    const I b0 = static_cast<I>(d.before[0]), b1 = static_cast<I>(d.before[1]), b2 = static_cast<I>(d.before[2]);
+    const bool inside = ox >= b2 && ox - b2 < i2 && oy >= b1 && oy - b1 < i1 && oz >= b0 && oz - b0 < i0;
+    const I ix = ox - b2, iy = oy - b1, iz = oz - b0;
+    y[k] = inside ? x[((p * i0 + iz) * i1 + iy) * i2 + ix] : st<T>(0.0f);
   }
 }
 
 // One thread per element of dx [planes, in].
-template <class T>
-__global__ void padBackwardKernel(const T* dy, T* dx, double beta, PadDims d, std::int64_t n) {
-  KAON_GRID_STRIDE(k, n) {
-    std::int64_t ix = k % d.in[2], iy = k / d.in[2] % d.in[1], iz = k / (d.in[2] * d.in[1]) % d.in[0];
-    std::int64_t p = k / (d.in[0] * d.in[1] * d.in[2]);
-    T v = dy[((p * d.out[0] + iz + d.before[0]) * d.out[1] + iy + d.before[1]) * d.out[2] + ix + d.before[2]];
+template <class T, class I>
+__global__ void padBackwardKernel(const T* dy, T* dx, double beta, PadDims d, I n) {
+  const I o0 = static_cast<I>(d.out[0]), o1 = static_cast<I>(d.out[1]), o2 = static_cast<I>(d.out[2]);
+  const I i0 = static_cast<I>(d.in[0]), i1 = static_cast<I>(d.in[1]), i2 = static_cast<I>(d.in[2]);
+  for (I k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+    const I row = k / i2, ix = k - row * i2, plane = row / i1, iy = row - plane * i1, p = plane / i0, iz = plane - p * i0;
+    T v = dy[((p * o0 + iz + static_cast<I>(d.before[0])) * o1 + iy + static_cast<I>(d.before[1])) * o2 + ix +
+             static_cast<I>(d.before[2])];
     dx[k] = beta == 0.0 ? v : st<T>(ld(v) + beta * ld(dx[k]));
   }
 }
@@ -413,13 +421,20 @@ void reduceSum(const T* x, i64 n, bool squares, double* scratch, double* result,
 }
 template <class T>
 void padForward(const T* x, T* y, const Geom3& g, const int before[3], cudaStream_t s) {
-  i64 n = g.planes * g.out[0] * g.out[1] * g.out[2];
-  padForwardKernel<<<gridFor(n), kThreads, 0, s>>>(x, y, padDims(g, before), n);
+  const i64 n = g.planes * g.out[0] * g.out[1] * g.out[2], in = g.planes * g.in[0] * g.in[1] * g.in[2];
+  if (n == 0) return;
+  if (fits32(n, in)) padForwardKernel<T, unsigned><<<gridFor(n), kThreads, 0, s>>>(x, y, padDims(g, before), static_cast<unsigned>(n));
+  else padForwardKernel<T, std::uint64_t><<<gridFor(n), kThreads, 0, s>>>(x, y, padDims(g, before), static_cast<std::uint64_t>(n));
 }
 template <class T>
 void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int before[3], cudaStream_t s) {
-  i64 n = g.planes * g.in[0] * g.in[1] * g.in[2];
-  padBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, padDims(g, before), n);
+  const i64 n = g.planes * g.in[0] * g.in[1] * g.in[2], out = g.planes * g.out[0] * g.out[1] * g.out[2];
+  if (n == 0) return;
+  if (fits32(n, out))
+    padBackwardKernel<T, unsigned><<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, padDims(g, before), static_cast<unsigned>(n));
+  else
+    padBackwardKernel<T, std::uint64_t><<<gridFor(n), kThreads, 0, s>>>(dy, dx, beta, padDims(g, before),
+                                                                        static_cast<std::uint64_t>(n));
 }
 
 #define KAON_INSTANTIATE(T)                                                                              \
