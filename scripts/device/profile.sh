@@ -57,14 +57,18 @@ if step "3DGAN step, PyTorch (profiled)" 70; then
 fi
 
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-for p in bf16 fp32; do
-  if [ -n "$NCU" ] && step "ncu: every kernel of Kaon's last $p step" 90; then
+for what in "gan bf16" "gan fp32" "jet bf16"; do
+  read -r m p <<< "$what"
+  if [ -n "$NCU" ] && step "ncu: every kernel of Kaon's last $m $p step" 60; then
+    if [ "$m" = gan ]; then
+      cmd=("$BUILD/benchmarks/kaon-bench-models" --model gan3d --device cuda --precision "$p" --batch 128 --steps 1 --warmup 2)
+    else
+      cmd=("$BUILD/benchmarks/kaon-bench-gpu-models" --model jet --precision "$p" --steps 3 --warmup 3)
+    fi
     KAON_PROFILE_LAST_STEP=1 timeout 150 "$NCU" --profile-from-start off --clock-control none \
-      --metrics gpu__time_duration.sum --csv --log-file "$OUT/ncu_$p.csv" \
-      "$BUILD/benchmarks/kaon-bench-models" --model gan3d --device cuda --precision "$p" --batch 128 --steps 1 --warmup 2 \
-      > "$OUT/ncu_$p.out" 2>&1
-    log "rc $?"
-    python3 - "$OUT/ncu_$p.csv" <<'PY' | tee -a "$S"
+      --metrics gpu__time_duration.sum --csv --log-file "$OUT/ncu_$m$p.csv" "${cmd[@]}" > "$OUT/ncu_$m$p.out" 2>&1
+    log "rc $?: $(grep -E '^(gan3d|jet)' "$OUT/ncu_$m$p.out" | head -1)"
+    python3 - "$OUT/ncu_$m$p.csv" <<'PY' | tee -a "$S"
 import csv, sys, collections
 scale = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0, "second": 1e3}
 tot, cnt = collections.Counter(), collections.Counter()
