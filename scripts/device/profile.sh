@@ -85,6 +85,13 @@ all_ms = sum(tot.values())
 print(f"{sum(cnt.values())} kernels, {all_ms:.1f} ms of kernel time in the step")
 for name, ms in tot.most_common(25):
     print(f"{ms:9.2f} ms {100 * ms / all_ms:5.1f}% x{cnt[name]:<4} {name}")
+# The kernels over 1 ms in launch order, with their grids: which layer each belongs to.
+big = [r for r in csv.DictReader(lines) if r.get("Metric Name") == "gpu__time_duration.sum"]
+print("kernels over 1 ms, in launch order:")
+for r in big:
+    ms = float(r["Metric Value"].replace(",", "")) * scale.get(r["Metric Unit"], 1e-6)
+    if ms > 1.0:
+        print(f"  #{r['ID']:>4} {ms:7.2f} ms grid {r.get('Grid Size', '?'):>16} {r['Kernel Name'][:70]}")
 PY
   fi
 done
