@@ -66,12 +66,14 @@ GanBenchResult benchGan3d(const std::string& configPath, const std::string& devi
     if (device.isCuda()) cudaSynchronize(device.index);
     auto t1 = std::chrono::steady_clock::now();
     if (profiled) cudaProfilerRange(false);
+    if (i + 1 == warmup && device.isCuda()) cudaResetPeakMemory(device.index);
     if (i >= warmup) {
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       cpu.push_back(processCpuMs() - c0);
     }
   }
   GanBenchResult r{median(ms), median(cpu)};
+  if (device.isCuda()) r.peakMiB = static_cast<double>(cudaMemoryStats(device.index).peakBytes) / (1 << 20);
   if (const train::LossScaler* s = trainer.generatorLossScaler()) r.skippedGenerator = s->skippedSteps();
   if (const train::LossScaler* s = trainer.discriminatorLossScaler()) r.skippedDiscriminator = s->skippedSteps();
   return r;

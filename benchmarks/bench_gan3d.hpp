@@ -11,7 +11,13 @@ struct GanBenchResult {
   double msPerStep = 0, cpuMsPerStep = 0;  // medians over the timed steps
   // fp16: updates skipped by the loss scalers (warm-up included) of the generator, discriminator.
   std::int64_t skippedGenerator = 0, skippedDiscriminator = 0;
+  double peakMiB = 0;  // cuda: peak device memory of the timed steps (after the warm-up's search)
 };
+
+// Multiply-adds x 2 of one step per sample: discriminator forward 1.19 GFLOP, generator forward
+// 0.51; the step runs D forward+backward on real and on fake data (after a G forward), then
+// twice G forward, D forward, D data gradient and G backward (docs/benchmarks.md section 7).
+inline constexpr double kGan3dGflopPerSample = 3 * 1.19 + (0.51 + 3 * 1.19) + 2 * (0.51 + 2 * 1.19 + 2 * 0.51);
 
 // One step = discriminator on a real batch, on a generated batch, and two generator updates
 // through the frozen discriminator (train::GanTrainer::trainStep). device: "cpu" or "cuda";

@@ -66,8 +66,10 @@ int main(int argc, char** argv) {
       const std::string skipped = precision != "fp16" ? std::string()
                                   : fmt::format(" (updates skipped: G {}, D {})", r.skippedGenerator,
                                                 r.skippedDiscriminator);
-      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8} {:>12.2f}  3DGAN step on {} {}{}\n", "gan3d", n, r.msPerStep,
-                 n / (r.msPerStep / 1e3), "n/a", r.cpuMsPerStep, device, precision, skipped);
+      const std::string memory = r.peakMiB > 0 ? fmt::format(", peak {:.0f} MiB", r.peakMiB) : std::string();
+      fmt::print("{:<8} {:>5} {:>10.2f} {:>10.1f} {:>8.1f} {:>12.2f}  3DGAN step on {} {}{}{}\n", "gan3d", n, r.msPerStep,
+                 n / (r.msPerStep / 1e3), bench::kGan3dGflopPerSample * n / (r.msPerStep / 1e3), r.cpuMsPerStep, device,
+                 precision, memory, skipped);
       return 0;
     }
     std::vector<std::string> models = which == "all" ? std::vector<std::string>{"jet", "srcnn"}

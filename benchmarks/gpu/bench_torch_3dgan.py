@@ -24,6 +24,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+# Multiply-adds x 2 per sample of one step, as benchmarks/bench_gan3d.hpp counts them.
+GFLOP_PER_SAMPLE = 3 * 1.19 + (0.51 + 3 * 1.19) + 2 * (0.51 + 2 * 1.19 + 2 * 0.51)
+
+
 def same_pad(kernel):
     # TensorFlow/Kaon 'same' for stride 1: total k-1, the smaller half before.
     pads = []
@@ -166,6 +170,9 @@ def run(variant, args, device):
         step = torch.compile(step)
     ms, cpu = [], []
     for i in range(args.warmup + args.steps):
+        if i == args.warmup and device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         c0, t0 = time.process_time(), time.perf_counter()
         step(real, energy)
         if device.type == "cuda":
@@ -185,8 +192,10 @@ def run(variant, args, device):
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40, max_name_column_width=110),
               file=sys.stderr)
     med = statistics.median(ms)
-    print(f"{'gan3d':<8} {args.batch:>5} {med:>10.2f} {args.batch / (med / 1e3):>10.1f} {'n/a':>8} "
-          f"{statistics.median(cpu):>12.2f}  torch {torch.__version__} {device.type} {variant}", flush=True)
+    memory = f", peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB" if device.type == "cuda" else ""
+    gflop = GFLOP_PER_SAMPLE * args.batch / (med / 1e3)
+    print(f"{'gan3d':<8} {args.batch:>5} {med:>10.2f} {args.batch / (med / 1e3):>10.1f} {gflop:>8.1f} "
+          f"{statistics.median(cpu):>12.2f}  torch {torch.__version__} {device.type} {variant}{memory}", flush=True)
 
 
 def main():
