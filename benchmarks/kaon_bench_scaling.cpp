@@ -40,6 +40,20 @@ double processCpuSeconds() {
   return s(u.ru_utime) + s(u.ru_stime);
 }
 
+// On-CPU seconds of this process's threads named `name` (/proc/self/task/*/schedstat, in ns):
+// the communication thread's share of processCpuSeconds(). 0 where /proc is missing.
+double threadCpuSeconds(const std::string& name) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm"), sched(task.path() / "schedstat");
+    std::string n;
+    double ns = 0;
+    if (std::getline(comm, n) && n == name && (sched >> ns)) total += ns * 1e-9;
+  }
+  return total;
+}
+
 // Splits the wait after backward, step by step: until the slowest rank finished its backward
 // the allreduce cannot complete (load imbalance); what remains is exposed communication.
 // Backward-end times of all ranks are compared on the steady clock, which ranks of one host
@@ -140,7 +154,7 @@ int run(int argc, char** argv) {
   o.recordStepMarks = true;
   using Clock = std::chrono::steady_clock;
   Clock::time_point measuredStart;
-  double cpuStart = 0;
+  double cpuStart = 0, commCpuStart = 0;
   train::StepTimes atWarmupEnd;
   train::Trainer* self = nullptr;
   o.afterStep = [&](std::int64_t step) {
@@ -148,6 +162,7 @@ int run(int argc, char** argv) {
       comm->barrier();
       measuredStart = Clock::now();
       cpuStart = processCpuSeconds();
+      commCpuStart = threadCpuSeconds("kaon-comm");
       atWarmupEnd = self->stepTimes();
     }
   };
@@ -159,6 +174,7 @@ int run(int argc, char** argv) {
   }
   trainer.fit();
   const double cpuMs = 1e3 * (processCpuSeconds() - cpuStart) / static_cast<double>(steps);
+  const double commCpuMs = 1e3 * (threadCpuSeconds("kaon-comm") - commCpuStart) / static_cast<double>(steps);
   comm->barrier();
   double wall = std::chrono::duration<double>(Clock::now() - measuredStart).count();
   const train::StepTimes& t = trainer.stepTimes();
@@ -167,7 +183,7 @@ int run(int argc, char** argv) {
   // Slowest rank decides the step; report the max over ranks.
   std::vector<double> mine{perStep(t.compute, atWarmupEnd.compute), split.exposedMs,
                            perStep(t.data, atWarmupEnd.data), perStep(t.optimizer, atWarmupEnd.optimizer),
-                           split.imbalanceMs, cpuMs};
+                           split.imbalanceMs, cpuMs, commCpuMs};
   std::vector<double> worst = comm->allreduce(mine, comm::ReduceOp::Max);
 
   // Plain allreduce of the gradient bytes (one buffer), for bus bandwidth.
@@ -190,12 +206,12 @@ int run(int argc, char** argv) {
     // gradient bytes (the communication there is to hide).
     std::string header = "label,ranks,batch_per_rank,threads,comm,step_ms,compute_ms,exposed_comm_ms,data_ms,"
                          "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share,"
-                         "allreduce,bucket_mb,cpu_ms";
+                         "allreduce,bucket_mb,cpu_ms,comm_cpu_ms";
     const double share = plainMs > 0 && !noComm ? worst[1] / plainMs : 0;
-    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f},{},{:g},{:.1f}",
+    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f},{},{:g},{:.1f},{:.1f}",
                                   label, ranks, batch, numThreads(), noComm ? "off" : "on", stepMs, worst[0], worst[1],
                                   worst[2], worst[3], samplesPerS, bytes / (1 << 20), plainMs, busGBps, worst[4],
-                                  share, allreduce, bucketMb, worst[5]);
+                                  share, allreduce, bucketMb, worst[5], worst[6]);
     std::printf("%s\n%s\n", header.c_str(), row.c_str());
     if (!csv.empty()) {
       bool fresh = !std::filesystem::exists(csv) || std::filesystem::file_size(csv) == 0;
