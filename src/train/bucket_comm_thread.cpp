@@ -37,18 +37,22 @@ void awaitArrival(comm::Communicator& comm, const Tensor& token) {
 }
 
 // KAON_ALLREDUCE_RING: which buckets take the sleeping ring (ring_allreduce.hpp) instead of
-// arrival wait + MPI_Allreduce. auto (default): those of at least kRingMinBytes, where the
-// transfer dominates and the ring's extra latency per step (a sleep period) is hidden behind
-// backward; the small last bucket keeps the library's lower latency. 0: none (the library
-// only, the behaviour before); all: every bucket (tests).
+// arrival wait + MPI_Allreduce. large: those of at least kRingMinBytes, where the transfer
+// dominates and the ring's extra latency per step (up to a sleep period) is hidden behind
+// backward; the small last bucket keeps the library's lower latency. auto (default): large
+// when all ranks share one node (measured there, where the cores are what the spinning
+// steals), else none: across nodes a flat ring of 2(p-1) steps has not been measured against
+// the library's hierarchical algorithms. 0: none (the library only, the previous default);
+// all: every bucket (tests).
 constexpr std::size_t kRingMinBytes = std::size_t{256} << 10;
 
-std::size_t ringMinBytesFromEnv() {
+std::size_t ringMinBytesFromEnv(const comm::Communicator& comm) {
   const char* v = std::getenv("KAON_ALLREDUCE_RING");
-  if (!v || !*v || std::strcmp(v, "auto") == 0) return kRingMinBytes;
+  if (!v || !*v || std::strcmp(v, "auto") == 0) return comm.localSize() == comm.size() ? kRingMinBytes : SIZE_MAX;
+  if (std::strcmp(v, "large") == 0) return kRingMinBytes;
   if (std::strcmp(v, "0") == 0) return SIZE_MAX;
   if (std::strcmp(v, "all") == 0) return 0;
-  KAON_FAIL("KAON_ALLREDUCE_RING='{}': expected auto, 0 or all", v);
+  KAON_FAIL("KAON_ALLREDUCE_RING='{}': expected auto, large, 0 or all", v);
 }
 
 // KAON_COMM_THREAD_NICE: a nice value for the communication thread alone (Linux: per thread).
@@ -89,7 +93,7 @@ BucketCommThread::BucketCommThread(std::unique_ptr<comm::Communicator> comm, com
   state_->op = op;
   const char* arrival = std::getenv("KAON_ALLREDUCE_ARRIVAL");
   state_->arrival = !(arrival && std::strcmp(arrival, "0") == 0);
-  state_->ringMinBytes = ringMinBytesFromEnv();
+  state_->ringMinBytes = ringMinBytesFromEnv(*state_->comm);
   state_->setNice = niceFromEnv(state_->nice);
   thread_ = std::thread(run, state_);
 }

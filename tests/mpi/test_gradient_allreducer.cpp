@@ -66,8 +66,9 @@ TEST(GradientAllreducer, EveryBucketSizeAndModeEqualsOnePlainAllreduce) {
   world->allreduce(expected, comm::ReduceOp::Average);
   const auto want = expected.toVector<float>();
   // 1 byte: one bucket per parameter; 256: several, the big dense weight alone; 1 GiB: one.
-  // The thread's buckets through MPI_Allreduce (ring 0) and through the ring (all).
-  for (const char* ring : {"0", "all"}) {
+  // The thread's buckets through MPI_Allreduce (ring 0), through the ring (all), and mixed
+  // (large: the ring from 256 KB on; the 7.5 KB dense weight with a 1 GiB bucket size stays below).
+  for (const char* ring : {"0", "all", "large"}) {
   ScopedEnv env("KAON_ALLREDUCE_RING", ring);
   for (std::size_t bytes : {std::size_t{1}, std::size_t{256}, std::size_t{1} << 30}) {
     for (AllreduceMode mode : {AllreduceMode::Thread, AllreduceMode::Nonblocking}) {
