@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 
 #include "kaon/comm/communicator.hpp"
@@ -104,6 +107,35 @@ TEST(GradientAllreducer, UnknownRingSettingIsRefused) {
     EXPECT_NE(std::string(e.what()).find("KAON_ALLREDUCE_RING"), std::string::npos) << e.what();
   }
   world->barrier();  // every rank did the constructor's split before the setting was read
+}
+
+TEST(GradientAllreducer, CommunicationThreadNiceValueIsValidatedAndApplied) {
+  auto world = comm::makeWorldCommunicator();
+  nn::Model m = smallCnn();
+  for (const char* bad : {"abc", "30", "-21", "5x"}) {
+    ScopedEnv env("KAON_COMM_THREAD_NICE", bad);
+    EXPECT_THROW(GradientAllreducer(m, *world, 256, AllreduceMode::Thread), Error) << bad;
+  }
+  // A lower priority is always permitted; the thread still reduces correctly with it.
+  ScopedEnv env("KAON_COMM_THREAD_NICE", "5");
+  Tensor expected = localGradient(m, world->rank());
+  world->allreduce(expected, comm::ReduceOp::Average);
+  GradientAllreducer reducer(m, *world, 256, AllreduceMode::Thread);
+  auto got = reducedGradient(m, reducer, world->rank()).toVector<float>();
+  auto want = expected.toVector<float>();
+  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * (1 + std::abs(want[i]))) << i;
+  // The thread (named kaon-comm) runs at nice 5: field 19 of its /proc stat line.
+  std::vector<int> nices;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream name(task.path() / "comm"), stat(task.path() / "stat");
+    std::string n, line;
+    if (!std::getline(name, n) || n != "kaon-comm" || !std::getline(stat, line)) continue;
+    std::istringstream rest(line.substr(line.rfind(')') + 2));  // fields 3.. after "(comm) "
+    std::string field;
+    for (int k = 3; k <= 19 && rest >> field; ++k) {}
+    nices.push_back(std::stoi(field));
+  }
+  EXPECT_EQ(nices, std::vector<int>{5});
 }
 
 TEST(GradientAllreducer, BucketsCoverTheGradientAtParameterBoundaries) {
