@@ -120,6 +120,8 @@ if new and k0 and k1:
               f"throughput {f(new, 'samples_per_s'):.0f} vs DDP {f(dd, 'samples_per_s'):.0f} samples/s")
     else:
         print()
+    print(f"all {f(new, 'grad_mb'):.1f} MiB of gradients alone, compute idle (default run): MPI_Allreduce "
+          f"{f(new, 'plain_allreduce_ms'):.1f} ms, Kaon's sleeping ring {f(new, 'plain_ring_ms'):.1f} ms")
     others = [(f(r, "step_ms") / f(kp if r["label"].endswith("passive") and kp else k0, "step_ms") - 1, names[r["label"]])
               for r in kaon if r["label"] in names and r["label"] != "thread-1MB"]
     if others:
