@@ -157,7 +157,9 @@ void BucketCommThread::run(std::shared_ptr<State> s) {
       const Clock::time_point start = Clock::now();
       try {
         const std::size_t bytes = static_cast<std::size_t>(buffer.numel()) * dtypeSize(buffer.dtype());
-        const bool ringable = buffer.dtype() == DType::Float32 || buffer.dtype() == DType::Float64;
+        const bool ringable = buffer.device().isCpu() &&
+                              (buffer.dtype() == DType::Float32 || buffer.dtype() == DType::Float64) &&
+                              (s->op == comm::ReduceOp::Sum || s->op == comm::ReduceOp::Average);
         if (s->comm->size() > 1 && ringable && bytes >= s->ringMinBytes) {
           ringAllreduce(*s->comm, buffer, s->op, s->ringScratch);
         } else {
