@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include "../apps/app_support.hpp"
+#include "../src/train/ring_allreduce.hpp"
 #include "kaon/comm/communicator.hpp"
 #include "kaon/core/runtime.hpp"
 #include "kaon/data/in_memory_dataset.hpp"
@@ -38,6 +39,20 @@ double processCpuSeconds() {
   getrusage(RUSAGE_SELF, &u);
   auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
   return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// On-CPU seconds of this process's threads named `name` (/proc/self/task/*/schedstat, in ns):
+// the communication thread's share of processCpuSeconds(). 0 where /proc is missing.
+double threadCpuSeconds(const std::string& name) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm"), sched(task.path() / "schedstat");
+    std::string n;
+    double ns = 0;
+    if (std::getline(comm, n) && n == name && (sched >> ns)) total += ns * 1e-9;
+  }
+  return total;
 }
 
 // Splits the wait after backward, step by step: until the slowest rank finished its backward
@@ -140,7 +155,7 @@ int run(int argc, char** argv) {
   o.recordStepMarks = true;
   using Clock = std::chrono::steady_clock;
   Clock::time_point measuredStart;
-  double cpuStart = 0;
+  double cpuStart = 0, commCpuStart = 0;
   train::StepTimes atWarmupEnd;
   train::Trainer* self = nullptr;
   o.afterStep = [&](std::int64_t step) {
@@ -148,6 +163,7 @@ int run(int argc, char** argv) {
       comm->barrier();
       measuredStart = Clock::now();
       cpuStart = processCpuSeconds();
+      commCpuStart = threadCpuSeconds("kaon-comm");
       atWarmupEnd = self->stepTimes();
     }
   };
@@ -159,6 +175,7 @@ int run(int argc, char** argv) {
   }
   trainer.fit();
   const double cpuMs = 1e3 * (processCpuSeconds() - cpuStart) / static_cast<double>(steps);
+  const double commCpuMs = 1e3 * (threadCpuSeconds("kaon-comm") - commCpuStart) / static_cast<double>(steps);
   comm->barrier();
   double wall = std::chrono::duration<double>(Clock::now() - measuredStart).count();
   const train::StepTimes& t = trainer.stepTimes();
@@ -167,7 +184,7 @@ int run(int argc, char** argv) {
   // Slowest rank decides the step; report the max over ranks.
   std::vector<double> mine{perStep(t.compute, atWarmupEnd.compute), split.exposedMs,
                            perStep(t.data, atWarmupEnd.data), perStep(t.optimizer, atWarmupEnd.optimizer),
-                           split.imbalanceMs, cpuMs};
+                           split.imbalanceMs, cpuMs, commCpuMs};
   std::vector<double> worst = comm->allreduce(mine, comm::ReduceOp::Max);
 
   // Plain allreduce of the gradient bytes (one buffer), for bus bandwidth.
@@ -181,6 +198,18 @@ int run(int argc, char** argv) {
     for (int i = 0; i < reps; ++i) comm->allreduce(buffer, comm::ReduceOp::Sum);
     plainMs = 1e3 * std::chrono::duration<double>(Clock::now() - s).count() / reps;
   }
+  // The same through the communication thread's sleeping ring (train/ring_allreduce.hpp), here
+  // on the main thread with the compute threads idle: its transfer time against the library's.
+  double ringMs = 0;
+  if (ranks > 1) {
+    Tensor scratch;
+    train::ringAllreduce(*comm, buffer, comm::ReduceOp::Sum, scratch);
+    comm->barrier();
+    auto s = Clock::now();
+    const int reps = 5;
+    for (int i = 0; i < reps; ++i) train::ringAllreduce(*comm, buffer, comm::ReduceOp::Sum, scratch);
+    ringMs = 1e3 * std::chrono::duration<double>(Clock::now() - s).count() / reps;
+  }
   double bytes = static_cast<double>(model.parameterCount()) * 4;
   double busGBps = plainMs > 0 ? 2.0 * (ranks - 1) / ranks * bytes / (plainMs * 1e-3) / 1e9 : 0;
   double stepMs = 1e3 * wall / static_cast<double>(steps);
@@ -190,12 +219,12 @@ int run(int argc, char** argv) {
     // gradient bytes (the communication there is to hide).
     std::string header = "label,ranks,batch_per_rank,threads,comm,step_ms,compute_ms,exposed_comm_ms,data_ms,"
                          "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share,"
-                         "allreduce,bucket_mb,cpu_ms";
+                         "allreduce,bucket_mb,cpu_ms,comm_cpu_ms,plain_ring_ms";
     const double share = plainMs > 0 && !noComm ? worst[1] / plainMs : 0;
-    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f},{},{:g},{:.1f}",
+    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f},{},{:g},{:.1f},{:.1f},{:.2f}",
                                   label, ranks, batch, numThreads(), noComm ? "off" : "on", stepMs, worst[0], worst[1],
                                   worst[2], worst[3], samplesPerS, bytes / (1 << 20), plainMs, busGBps, worst[4],
-                                  share, allreduce, bucketMb, worst[5]);
+                                  share, allreduce, bucketMb, worst[5], worst[6], ringMs);
     std::printf("%s\n%s\n", header.c_str(), row.c_str());
     if (!csv.empty()) {
       bool fresh = !std::filesystem::exists(csv) || std::filesystem::file_size(csv) == 0;

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Issue 4 (synchronous allreduce performance) on the 16-core host, CPU ranks only (no GPU use):
-# weak scaling of the jet CNN, batch 32 per rank, 8 ranks x 2 threads bound to 2 cores each,
-# Kaon's new default (communication thread, trainer.bucket_mb 1 for CPU models) and the old path (non-blocking
-# MPI_Iallreduce, 25 MB buckets) against the PyTorch DDP (gloo) twin, each with gradient
-# communication off too. About 80-100 s of runs after the build.
+# weak scaling of the jet CNN, batch 32 per rank, 8 ranks x 2 threads bound to 2 cores each.
+# Kaon's default (communication thread, 1 MB buckets for CPU models, buckets >= 256 KB through
+# the sleeping point-to-point ring, the small last bucket through arrival wait + MPI_Allreduce)
+# against its variants: every bucket through MPI_Allreduce (KAON_ALLREDUCE_RING=0, the
+# previous default), the same with Open MPI's mpi_yield_when_idle, the communication thread at
+# nice -5 and +5, 4 MB buckets, OpenMP's passive wait policy, the old non-blocking path (25 MB
+# MPI_Iallreduce), and the PyTorch DDP (gloo) twin; each framework with gradient communication
+# off too. About 100-120 s of runs after the build.
 #   OUT=/tmp/out BUILD=/tmp/b scripts/device/comm.sh        # from the repo root; $BUILD: a CUDA build
 # RANKS (8), THREADS (2) and LAUNCH (the mpirun line) override the defaults, for a dry run on a
 # small machine (PYTHON: an interpreter with torch, default python3):
@@ -27,21 +31,24 @@ read -r -a launch <<< "${LAUNCH:-mpirun --oversubscribe --bind-to core --map-by 
 common=(--batch-per-rank 32 --steps 5 --warmup 1 --threads "$THREADS")
 kcsv="$OUT/kaon.csv" dcsv="$OUT/ddp.csv"
 rm -f "$kcsv" "$dcsv"
-kaon() {  # kaon NAME RANKS ARGS...
+kaon() {  # [ENV="A=1 B=2"] kaon NAME RANKS ARGS...: ENV is passed to every rank (mpirun -x)
   local name=$1 n=$2; shift 2
-  local t=$SECONDS x=()
-  [ -z "${KAON_ALLREDUCE_ARRIVAL:-}" ] || x=(-x KAON_ALLREDUCE_ARRIVAL)
+  local t=$SECONDS x=() e
+  for e in ${ENV:-}; do x+=(-x "$e"); done
   timeout 40 "${launch[@]}" "${x[@]}" -n "$n" "$bench" "${common[@]}" --label "$name" --csv "$kcsv" "$@" > "$OUT/$name-$n.log" 2>&1
-  log "run kaon $name, $n ranks: rc $? in $((SECONDS - t)) s"
+  log "run kaon $name, $n ranks: rc $? in $((SECONDS - t)) s${ENV:+ (${ENV})}"
 }
 kaon single 1
 kaon no-comm "$RANKS" --no-comm
 kaon thread-1MB "$RANKS" --allreduce thread --bucket-mb 1
-kaon nonblocking-25MB "$RANKS" --allreduce nonblocking --bucket-mb 25
-kaon thread-25MB "$RANKS" --allreduce thread --bucket-mb 25
+ENV="KAON_ALLREDUCE_RING=0" kaon thread-1MB-mpi "$RANKS" --allreduce thread --bucket-mb 1
+ENV="KAON_ALLREDUCE_RING=0 OMPI_MCA_mpi_yield_when_idle=1" kaon thread-1MB-mpi-yield "$RANKS" --allreduce thread --bucket-mb 1
+ENV="KAON_COMM_THREAD_NICE=-5" kaon thread-1MB-nice-5 "$RANKS" --allreduce thread --bucket-mb 1
+ENV="KAON_COMM_THREAD_NICE=5" kaon thread-1MB-nice+5 "$RANKS" --allreduce thread --bucket-mb 1
 kaon thread-4MB "$RANKS" --allreduce thread --bucket-mb 4
-KAON_ALLREDUCE_ARRIVAL=0 kaon thread-1MB-spin "$RANKS" --allreduce thread --bucket-mb 1
-kaon nonblocking-4MB "$RANKS" --allreduce nonblocking --bucket-mb 4
+ENV="OMP_WAIT_POLICY=passive" kaon no-comm-passive "$RANKS" --no-comm
+ENV="OMP_WAIT_POLICY=passive" kaon thread-1MB-passive "$RANKS" --allreduce thread --bucket-mb 1
+kaon nonblocking-25MB "$RANKS" --allreduce nonblocking --bucket-mb 25
 for n in 1 "$RANKS"; do  # DDP: comm on and off (no_sync) in one launch
   t=$SECONDS
   timeout 60 "${launch[@]}" -n "$n" "${PYTHON:-python3}" scripts/bench_ddp_cpu.py "${common[@]}" --label weak --csv "$dcsv" \
@@ -62,29 +69,39 @@ print("1-rank samples/s) of the same framework (target: Kaon >= DDP); exposed = 
 print("explained by the slowest rank's backward; imbalance = wait for the slowest rank; allreduce = one")
 print("blocking MPI_Allreduce of all 17.2 MB of gradients; exposed fraction = exposed / allreduce (target")
 print("<= 20%); cpu = CPU time of one rank's process per step, all its threads (Kaon: the slowest rank;")
-print("DDP: rank 0), what communication costs the cores. 'no arrival': KAON_ALLREDUCE_ARRIVAL=0, the thread")
-print("enters the blocking allreduce at once instead of sleeping until every rank queued the bucket.")
-print("DDP reports no split (blank).")
+print("DDP: rank 0), what communication costs the cores.")
+print("DDP reports no split (blank). comm cpu = CPU time per step of Kaon's communication thread alone")
+print("(the slowest rank's), part of cpu. Variants: 'MPI_Allreduce' = KAON_ALLREDUCE_RING=0, every bucket")
+print("through arrival wait + MPI_Allreduce (the previous default); 'yield' = that with Open MPI's")
+print("mpi_yield_when_idle=1; 'nice N' = KAON_COMM_THREAD_NICE=N; 'OMP passive' = OMP_WAIT_POLICY=passive")
+print("(its overhead is against the no-comm run with the same policy).")
 k1 = next((r for r in kaon if r["label"] == "single"), None)
 k0 = next((r for r in kaon if r["label"] == "no-comm"), None)
 d1 = next((r for r in ddp if r["ranks"] == "1" and r["comm"] == "on"), None)
 d0 = next((r for r in ddp if r["ranks"] == N and r["comm"] == "off"), None)
-hdr = f"{'run':<28}{'ranks':>6}{'step ms':>9}{'no-comm':>9}{'overhead':>10}{'effic.':>8}{'exposed':>9}{'imbal.':>8}{'allred.':>9}{'exp.frac':>10}{'cpu ms':>8}"
+hdr = f"{'run':<28}{'ranks':>6}{'step ms':>9}{'no-comm':>9}{'overhead':>10}{'effic.':>8}{'exposed':>9}{'imbal.':>8}{'allred.':>9}{'exp.frac':>10}{'cpu ms':>8}{'comm cpu':>9}"
 print(hdr)
 def line(name, r, base, single):
     step = f(r, "step_ms"); nc = f(base, "step_ms") if base else float("nan")
     eff = f(r, "samples_per_s") / (int(r["ranks"]) * f(single, "samples_per_s")) if single else float("nan")
     exp, imb, ar = f(r, "exposed_comm_ms"), f(r, "imbalance_ms"), f(r, "plain_allreduce_ms")
     print(f"{name:<28}{r['ranks']:>6}{step:>9.1f}{nc:>9.1f}{step / nc - 1:>10.1%}{eff:>8.1%}{exp:>9.1f}{imb:>8.1f}"
-          f"{ar:>9.1f}{(exp / ar if ar > 0 else float('nan')):>10.1%}{f(r, 'cpu_ms'):>8.0f}")
-names = {"thread-1MB": "Kaon thread, 1 MB (default)", "nonblocking-25MB": "Kaon nonblocking, 25 MB (old)",
-         "thread-25MB": "Kaon thread, 25 MB", "nonblocking-4MB": "Kaon nonblocking, 4 MB",
-         "thread-4MB": "Kaon thread, 4 MB", "thread-1MB-spin": "Kaon thread, 1 MB, no arrival"}
+          f"{ar:>9.1f}{(exp / ar if ar > 0 else float('nan')):>10.1%}{f(r, 'cpu_ms'):>8.0f}{f(r, 'comm_cpu_ms'):>9.1f}")
+names = {"thread-1MB": "Kaon thread, 1 MB (default)",
+         "thread-1MB-mpi": "Kaon 1 MB, MPI_Allreduce",
+         "thread-1MB-mpi-yield": "Kaon 1 MB, MPI_Allr., yield",
+         "thread-1MB-nice-5": "Kaon 1 MB, nice -5",
+         "thread-1MB-nice+5": "Kaon 1 MB, nice +5",
+         "thread-4MB": "Kaon thread, 4 MB",
+         "thread-1MB-passive": "Kaon 1 MB, OMP passive",
+         "nonblocking-25MB": "Kaon nonblocking, 25 MB (old)"}
+kp = next((r for r in kaon if r["label"] == "no-comm-passive"), None)
 if k1: line("Kaon 1 rank", k1, k1, k1)
 if k0: line(f"Kaon {N} ranks, no comm", k0, k0, k1)
+if kp: line(f"Kaon {N}, no comm, OMP passive", kp, kp, k1)
 for label, name in names.items():
     for r in kaon:
-        if r["label"] == label: line(name, r, k0, k1)
+        if r["label"] == label: line(name, r, kp if label.endswith("passive") else k0, k1)
 if d1: line("DDP 1 rank", d1, d1, d1)
 if d0: line(f"DDP {N} ranks, no_sync", d0, d0, d1)
 for r in ddp:
@@ -103,5 +120,13 @@ if new and k0 and k1:
               f"throughput {f(new, 'samples_per_s'):.0f} vs DDP {f(dd, 'samples_per_s'):.0f} samples/s")
     else:
         print()
+    print(f"all {f(new, 'grad_mb'):.1f} MiB of gradients alone, compute idle (default run): MPI_Allreduce "
+          f"{f(new, 'plain_allreduce_ms'):.1f} ms, Kaon's sleeping ring {f(new, 'plain_ring_ms'):.1f} ms")
+    others = [(f(r, "step_ms") / f(kp if r["label"].endswith("passive") and kp else k0, "step_ms") - 1, names[r["label"]])
+              for r in kaon if r["label"] in names and r["label"] != "thread-1MB"]
+    if others:
+        ov2, name2 = min(others)
+        print(f"best other variant: {name2}, overhead {ov2:.1%} (default {ov:.1%}; if it is lower by more than the "
+              "noise, see docs/perf-notes.md section 9 for its switch)")
 PY
 log "# done $(date -u '+%H:%M:%S')"

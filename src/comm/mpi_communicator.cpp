@@ -69,7 +69,11 @@ void scaleForAverage(const Tensor& t, int size) {
     using T = decltype(tag);
     T* p = t.data<T>();
     const T s = T(1) / static_cast<T>(size);
-    for (std::int64_t i = 0; i < t.numel(); ++i) p[i] *= s;
+    // The count hoisted: numel() in the condition is a call per element that the compiler
+    // cannot hoist past the stores (they may alias the shape), which kept this loop scalar;
+    // it was a third of the communication thread's CPU time (docs/perf-notes.md §9).
+    const std::int64_t n = t.numel();
+    for (std::int64_t i = 0; i < n; ++i) p[i] *= s;
   });
 }
 

@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 
 #include "kaon/comm/communicator.hpp"
@@ -13,9 +16,12 @@
 #include "kaon/nn/layers/dense.hpp"
 #include "kaon/nn/layers/reshape.hpp"
 #include "kaon/train/gradient_allreducer.hpp"
+#include "../support/test_util.hpp"
 
 namespace kaon::train {
 namespace {
+
+using testing::ScopedEnv;
 
 nn::Model smallCnn() {
   nn::Model m;
@@ -63,6 +69,10 @@ TEST(GradientAllreducer, EveryBucketSizeAndModeEqualsOnePlainAllreduce) {
   world->allreduce(expected, comm::ReduceOp::Average);
   const auto want = expected.toVector<float>();
   // 1 byte: one bucket per parameter; 256: several, the big dense weight alone; 1 GiB: one.
+  // The thread's buckets through MPI_Allreduce (ring 0), through the ring (all), and mixed
+  // (large: the ring from 256 KB on; the 7.5 KB dense weight with a 1 GiB bucket size stays below).
+  for (const char* ring : {"0", "all", "large"}) {
+  ScopedEnv env("KAON_ALLREDUCE_RING", ring);
   for (std::size_t bytes : {std::size_t{1}, std::size_t{256}, std::size_t{1} << 30}) {
     for (AllreduceMode mode : {AllreduceMode::Thread, AllreduceMode::Nonblocking}) {
       GradientAllreducer reducer(m, *world, bytes, mode);
@@ -82,7 +92,50 @@ TEST(GradientAllreducer, EveryBucketSizeAndModeEqualsOnePlainAllreduce) {
   GradientAllreducer reducer(m, *world, 256);
   Tensor mine = reducedGradient(m, reducer, world->rank()), root = mine.clone();
   world->broadcast(root, 0);
-  EXPECT_EQ(mine.toVector<float>(), root.toVector<float>());
+  EXPECT_EQ(mine.toVector<float>(), root.toVector<float>()) << "KAON_ALLREDUCE_RING=" << ring;
+  }
+}
+
+TEST(GradientAllreducer, UnknownRingSettingIsRefused) {
+  auto world = comm::makeWorldCommunicator();
+  nn::Model m = smallCnn();
+  ScopedEnv env("KAON_ALLREDUCE_RING", "yes");
+  try {
+    GradientAllreducer reducer(m, *world, 256, AllreduceMode::Thread);
+    FAIL() << "KAON_ALLREDUCE_RING=yes was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("KAON_ALLREDUCE_RING"), std::string::npos) << e.what();
+  }
+  world->barrier();  // every rank did the constructor's split before the setting was read
+}
+
+TEST(GradientAllreducer, CommunicationThreadNiceValueIsValidatedAndApplied) {
+  auto world = comm::makeWorldCommunicator();
+  nn::Model m = smallCnn();
+  for (const char* bad : {"abc", "30", "-21", "5x"}) {
+    ScopedEnv env("KAON_COMM_THREAD_NICE", bad);
+    EXPECT_THROW(GradientAllreducer(m, *world, 256, AllreduceMode::Thread), Error) << bad;
+  }
+  // A lower priority is always permitted; the thread still reduces correctly with it.
+  ScopedEnv env("KAON_COMM_THREAD_NICE", "5");
+  Tensor expected = localGradient(m, world->rank());
+  world->allreduce(expected, comm::ReduceOp::Average);
+  GradientAllreducer reducer(m, *world, 256, AllreduceMode::Thread);
+  auto got = reducedGradient(m, reducer, world->rank()).toVector<float>();
+  auto want = expected.toVector<float>();
+  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * (1 + std::abs(want[i]))) << i;
+  // The thread (named kaon-comm) runs at nice 5: field 19 of its /proc stat line.
+  std::vector<int> nices;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream name(task.path() / "comm"), stat(task.path() / "stat");
+    std::string n, line;
+    if (!std::getline(name, n) || n != "kaon-comm" || !std::getline(stat, line)) continue;
+    std::istringstream rest(line.substr(line.rfind(')') + 2));  // fields 3.. after "(comm) "
+    std::string field;
+    for (int k = 3; k <= 19 && rest >> field; ++k) {}
+    nices.push_back(std::stoi(field));
+  }
+  EXPECT_EQ(nices, std::vector<int>{5});
 }
 
 TEST(GradientAllreducer, BucketsCoverTheGradientAtParameterBoundaries) {
@@ -131,8 +184,8 @@ TEST(GradientAllreducer, BucketsCoverTheGradientAtParameterBoundaries) {
 // fails at the same bucket, so no rank is left waiting in a collective.
 class FailingCommunicator : public comm::Communicator {
  public:
-  FailingCommunicator(std::unique_ptr<comm::Communicator> inner, int failAt, bool threadSafe)
-      : inner_(std::move(inner)), failAt_(failAt), threadSafe_(threadSafe) {}
+  FailingCommunicator(std::unique_ptr<comm::Communicator> inner, int failAt, bool threadSafe, bool failSends = false)
+      : inner_(std::move(inner)), failAt_(failAt), threadSafe_(threadSafe), failSends_(failSends) {}
   std::string name() const override { return "failing"; }
   int rank() const override { return inner_->rank(); }
   int size() const override { return inner_->size(); }
@@ -151,17 +204,21 @@ class FailingCommunicator : public comm::Communicator {
   void send(const Tensor& b, int d, int t) override { inner_->send(b, d, t); }
   void recv(const Tensor& b, int s, int t) override { inner_->recv(b, s, t); }
   int recvAny(const Tensor& b, int t) override { return inner_->recvAny(b, t); }
-  std::unique_ptr<comm::Request> sendAsync(const Tensor& b, int d, int t) override { return inner_->sendAsync(b, d, t); }
+  std::unique_ptr<comm::Request> sendAsync(const Tensor& b, int d, int t) override {
+    if (failSends_ && ++calls_ >= failAt_) KAON_FAIL("simulated network failure in send {}", calls_.load());
+    return inner_->sendAsync(b, d, t);
+  }
   std::unique_ptr<comm::Request> recvAsync(const Tensor& b, int s, int t) override { return inner_->recvAsync(b, s, t); }
   void barrier() override { inner_->barrier(); }
   std::unique_ptr<comm::Communicator> split(int color, int key) override {
-    return std::make_unique<FailingCommunicator>(inner_->split(color, key), failAt_, threadSafe_);
+    return std::make_unique<FailingCommunicator>(inner_->split(color, key), failAt_, threadSafe_, failSends_);
   }
 
  private:
   std::unique_ptr<comm::Communicator> inner_;
   int failAt_;
   bool threadSafe_;
+  bool failSends_;
   std::atomic<int> calls_{0};
 };
 
@@ -181,6 +238,27 @@ TEST(GradientAllreducer, AFailureOnTheCommunicationThreadIsThrownOnTheTrainingTh
     // The communicator is unusable now: every later step reports it again, none hangs.
     EXPECT_THROW(reducedGradient(m, reducer, world->rank()), Error);
   }  // and the allreducer (its thread) is destroyed without hanging
+  world->barrier();
+}
+
+TEST(GradientAllreducer, AFailedRingSendOnTheCommunicationThreadIsThrownOnTheTrainingThread) {
+  auto world = comm::makeWorldCommunicator();
+  nn::Model m = smallCnn();
+  ScopedEnv env("KAON_ALLREDUCE_RING", "all");
+  // One bucket of the whole gradient (more elements than ranks: every rank sends once per ring
+  // step), failing at the second send: all ranks fail in the same step, none waits for another.
+  FailingCommunicator failing(world->split(0, world->rank()), 2, true, true);
+  {
+    GradientAllreducer reducer(m, failing, std::size_t{1} << 30, AllreduceMode::Thread);
+    ASSERT_EQ(reducer.buckets().size(), 1u);
+    try {
+      reducedGradient(m, reducer, world->rank());
+      FAIL() << "the failed ring step was not reported";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("simulated network failure in send"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(reducedGradient(m, reducer, world->rank()), Error);
+  }
   world->barrier();
 }
 

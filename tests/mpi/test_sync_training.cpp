@@ -14,6 +14,7 @@
 #include "kaon/nn/layers/reshape.hpp"
 #include "kaon/train/gradient_allreducer.hpp"
 #include "kaon/train/trainer.hpp"
+#include "../support/test_util.hpp"
 
 namespace kaon::train {
 namespace {
@@ -68,6 +69,10 @@ TEST(SyncTraining, StrongScalingMatchesOneRankWithTheSameGlobalBatch) {
   Trainer t1(single, sgd1, lr, *data, val.get(), options(global));
   auto r1 = t1.fit();
 
+  // Buckets through MPI_Allreduce (the small ones by default) and all through the ring.
+  for (const char* ring : {"auto", "all"}) {
+  SCOPED_TRACE(std::string("KAON_ALLREDUCE_RING=") + ring);
+  testing::ScopedEnv env("KAON_ALLREDUCE_RING", ring);
   nn::Model shared = cnn(16);
   optim::Sgd sgdN(optim::SgdOptions{.momentum = 0.9});
   sgdN.attach(shared.parameters(), shared.gradients(), shared.trainableRanges());
@@ -91,6 +96,7 @@ TEST(SyncTraining, StrongScalingMatchesOneRankWithTheSameGlobalBatch) {
   EXPECT_NEAR(rN.back().validation.at("loss"), r1.back().validation.at("loss"), 1e-4);
   EXPECT_NEAR(rN.back().validation.at("accuracy"), r1.back().validation.at("accuracy"), 1.5 / 101);
   EXPECT_NEAR(rN.back().train.at("loss"), r1.back().train.at("loss"), 1e-4);
+  }
 }
 
 TEST(SyncTraining, BucketsOverlapBackwardAndAverageGradients) {

@@ -2,8 +2,11 @@
 // Test helpers: seeded random tensors, normalised comparisons and finite-difference checks.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <functional>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kaon/core/tensor.hpp"
@@ -40,5 +43,25 @@ double maxLayerGradientError(std::unique_ptr<nn::Layer> layer, const std::vector
 // Two classes of noisy 1x8x8 images: a bright 2x2 blob in the left (label 0) or right (label 1)
 // half. Small nets learn it to > 95% in a few epochs; used by the training tests.
 std::shared_ptr<data::InMemoryDataset> blobImages(std::int64_t n, std::uint64_t seed);
+
+// Sets an environment variable for one scope, then restores it (settings Kaon reads from the
+// environment when an object is created, e.g. KAON_ALLREDUCE_RING).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1);
+    else unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace kaon::testing

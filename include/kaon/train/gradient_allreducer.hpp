@@ -9,8 +9,9 @@
 // from the same model, so collectives are issued in the same order everywhere.
 //
 // How a started bucket travels (AllreduceMode):
-//   Thread       host gradients: a communication thread runs the blocking allreduce of each
-//                bucket in order, on a communicator split from `comm` (needs
+//   Thread       host gradients: a communication thread reduces each bucket in order (a
+//                sleeping point-to-point ring for large buckets, the blocking allreduce for
+//                small ones; docs/distributed.md), on a communicator split from `comm` (needs
 //                comm.threadSafe(), i.e. MPI_THREAD_MULTIPLE). The default.
 //   Nonblocking  one allreduceAsync per bucket, polled from the gradient-ready callback (Open
 //                MPI's libnbc progresses only then). GPU gradients always take this path: NCCL
