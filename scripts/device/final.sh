@@ -67,7 +67,7 @@ fi
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 if [ -x "$CS" ] && step "compute-sanitizer memcheck (own kernels' tests)" 40; then
   timeout 90 "$CS" --tool memcheck --error-exitcode 9 "$BUILD/tests/test_gpu" \
-    --gtest_filter='GpuPointwise.*:GpuPool*:GpuLayout.*:GpuDropout*:GpuConvFilterGemm.*' > "$OUT/memcheck.log" 2>&1
+    --gtest_filter='GpuPointwise.*:GpuPool*:GpuLayout.*:GpuDropout*:GpuConvFilterGemm.*:GpuConvChannelsLast.*' > "$OUT/memcheck.log" 2>&1
   log "rc $? (9: errors found; 124: timed out): $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
   grep -E '^\[  (PASSED|FAILED) +\]' "$OUT/memcheck.log" | tee -a "$S"
 fi
