@@ -32,6 +32,26 @@ struct Case {
   ops::ConvParams p;
 };
 
+// Forward, data gradient and accumulated (beta 0.5) filter and bias gradients of one case on
+// the GPU against the CPU backend, strict FP32.
+void expectConvMatchesCpu(const Case& c) {
+  SCOPED_TRACE(c.label);
+  Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2), b = randomTensor(Shape{c.w[0]}, 3);
+  Tensor y = ops::conv(x, w, b, c.p);
+  Tensor dy = randomTensor(y.shape(), 4);
+  Tensor dx = ops::convBackwardData(dy, w, x.shape(), c.p);
+  Tensor dw = randomTensor(w.shape(), 5), db = randomTensor(b.shape(), 6);
+  Tensor dwG = toGpu(dw), dbG = toGpu(db);
+  ops::convBackwardParams(x, dy, dw, db, 0.5, c.p);  // beta = 0.5: the plan must accumulate
+
+  Tensor xG = toGpu(x), wG = toGpu(w), dyG = toGpu(dy);
+  EXPECT_GPU_CLOSE(ops::conv(xG, wG, toGpu(b), c.p), y, kTolF32);
+  EXPECT_GPU_CLOSE(ops::convBackwardData(dyG, wG, x.shape(), c.p), dx, kTolF32);
+  ops::convBackwardParams(xG, dyG, dwG, dbG, 0.5, c.p);
+  EXPECT_GPU_CLOSE(dwG, dw, kTolF32);
+  EXPECT_GPU_CLOSE(dbG, db, kTolF32);
+}
+
 TEST(GpuConvGraphEngines, MatchCpuAndRunThroughTheGraphApi) {
   KAON_REQUIRE_GPU();
   ScopedEnv env("KAON_CUDNN_ENGINES", "graph");
@@ -42,21 +62,7 @@ TEST(GpuConvGraphEngines, MatchCpuAndRunThroughTheGraphApi) {
                         Case{"2d_even_same", {2, 4, 12, 12}, {6, 4, 4, 4},
                              ops::samePadding(std::vector<std::int64_t>{12, 12}, std::vector<std::int64_t>{4, 4}, {1})},
                         Case{"2d_basic", {4, 16, 16, 16}, {8, 16, 3, 3}, {{1}, {}, {1}, {1}}}}) {
-    SCOPED_TRACE(c.label);
-    Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2), b = randomTensor(Shape{c.w[0]}, 3);
-    Tensor y = ops::conv(x, w, b, c.p);
-    Tensor dy = randomTensor(y.shape(), 4);
-    Tensor dx = ops::convBackwardData(dy, w, x.shape(), c.p);
-    Tensor dw = randomTensor(w.shape(), 5), db = randomTensor(b.shape(), 6);
-    Tensor dwG = toGpu(dw), dbG = toGpu(db);
-    ops::convBackwardParams(x, dy, dw, db, 0.5, c.p);  // beta = 0.5: the plan must accumulate
-
-    Tensor xG = toGpu(x), wG = toGpu(w), dyG = toGpu(dy);
-    EXPECT_GPU_CLOSE(ops::conv(xG, wG, toGpu(b), c.p), y, kTolF32);
-    EXPECT_GPU_CLOSE(ops::convBackwardData(dyG, wG, x.shape(), c.p), dx, kTolF32);
-    ops::convBackwardParams(xG, dyG, dwG, dbG, 0.5, c.p);
-    EXPECT_GPU_CLOSE(dwG, dw, kTolF32);
-    EXPECT_GPU_CLOSE(dbG, db, kTolF32);
+    expectConvMatchesCpu(c);
   }
   // Every geometry above has graph engines on sm_80+; none used means the path is broken.
   EXPECT_GE(ops::cudak::graph::executions() - before, 10);
@@ -118,20 +124,7 @@ TEST(GpuConvChannelsLast, TransposedEnginesMatchCpu) {
                         Case{"2d_even_same", {2, 4, 12, 12}, {6, 4, 4, 4},
                              ops::samePadding(std::vector<std::int64_t>{12, 12}, std::vector<std::int64_t>{4, 4}, {1})},
                         Case{"2d_basic", {4, 16, 16, 16}, {8, 16, 3, 3}, {{1}, {}, {1}, {1}}}}) {
-    SCOPED_TRACE(c.label);
-    Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2), b = randomTensor(Shape{c.w[0]}, 3);
-    Tensor y = ops::conv(x, w, b, c.p);
-    Tensor dy = randomTensor(y.shape(), 4);
-    Tensor dx = ops::convBackwardData(dy, w, x.shape(), c.p);
-    Tensor dw = randomTensor(w.shape(), 5), db = randomTensor(b.shape(), 6);
-    Tensor dwG = toGpu(dw), dbG = toGpu(db);
-    ops::convBackwardParams(x, dy, dw, db, 0.5, c.p);
-    Tensor xG = toGpu(x), wG = toGpu(w), dyG = toGpu(dy);
-    EXPECT_GPU_CLOSE(ops::conv(xG, wG, toGpu(b), c.p), y, kTolF32);
-    EXPECT_GPU_CLOSE(ops::convBackwardData(dyG, wG, x.shape(), c.p), dx, kTolF32);
-    ops::convBackwardParams(xG, dyG, dwG, dbG, 0.5, c.p);
-    EXPECT_GPU_CLOSE(dwG, dw, kTolF32);
-    EXPECT_GPU_CLOSE(dbG, db, kTolF32);
+    expectConvMatchesCpu(c);
   }
   // cuDNN has strict-FP32 channels-last engines for at least some of these; none means the
   // path never ran.
