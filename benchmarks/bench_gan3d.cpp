@@ -59,6 +59,10 @@ GanBenchResult benchGan3d(const std::string& configPath, const std::string& devi
   const bool profileLast = device.isCuda() && profileEnv && std::string(profileEnv) == "1";
   for (int i = 0; i < warmup + steps; ++i) {
     const bool profiled = profileLast && i + 1 == warmup + steps;
+    if (i == warmup && device.isCuda()) {  // the peak of the timed steps, not of the search
+      cudaSynchronize(device.index);
+      cudaResetPeakMemory(device.index);
+    }
     if (profiled) cudaProfilerRange(true);
     const double c0 = processCpuMs();
     auto t0 = std::chrono::steady_clock::now();
@@ -66,7 +70,6 @@ GanBenchResult benchGan3d(const std::string& configPath, const std::string& devi
     if (device.isCuda()) cudaSynchronize(device.index);
     auto t1 = std::chrono::steady_clock::now();
     if (profiled) cudaProfilerRange(false);
-    if (i + 1 == warmup && device.isCuda()) cudaResetPeakMemory(device.index);
     if (i >= warmup) {
       ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       cpu.push_back(processCpuMs() - c0);

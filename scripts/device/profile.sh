@@ -17,7 +17,8 @@ S="$OUT/summary.txt"
 log() { echo "$*" | tee -a "$S"; }
 left() { echo $((BUDGET - SECONDS)); }
 step() { if (($(left) < $2)); then log "== $1: skipped ($(left) s left)"; return 1; fi; log "== $1 ($(left) s left)"; }
-log "# profile.sh $(date -u '+%Y-%m-%d %H:%M UTC') $(git rev-parse --short HEAD 2>/dev/null) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+# (no commit: the device's copy of the tree does not carry the current git HEAD)
+log "# profile.sh $(date -u '+%Y-%m-%d %H:%M UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKAON_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
   -DKAON_BUILD_BENCHMARKS=ON > "$OUT/cmake.log" 2>&1 || { log "configure failed"; tail -30 "$OUT/cmake.log"; exit 1; }
 timeout 240 cmake --build "$BUILD" -j16 --target test_gpu kaon-bench-models kaon-bench-gpu-models > "$OUT/build.log" 2>&1 ||

@@ -157,6 +157,18 @@ TEST(GpuConvChannelsLast, Bf16TransposedEnginesMatchCpu) {
   EXPECT_GE(ops::cudak::channelslast::executions() - before, 9);  // tensor-core engines exist for all
 }
 
+TEST(GpuConvChannelsLast, AnUnknownChoiceIsAnError) {
+  KAON_REQUIRE_GPU();
+  ScopedEnv env("KAON_CONV_CHANNELS_LAST", "always");
+  Tensor x = toGpu(randomTensor(Shape{1, 2, 5, 5}, 1)), w = toGpu(randomTensor(Shape{2, 2, 2, 2}, 2));
+  try {
+    ops::conv(x, w, Tensor(), ops::ConvParams{{1}, {}, {1}, {0}});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("KAON_CONV_CHANNELS_LAST"), std::string::npos) << e.what();
+  }
+}
+
 TEST(GpuConvGraphEngines, AnUnknownChoiceIsAnError) {
   KAON_REQUIRE_GPU();
   ScopedEnv env("KAON_CUDNN_ENGINES", "fastest");

@@ -371,7 +371,15 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
     channelslast::Operands o{&g, dtype, dev, op == ConvOp::BackwardData ? out.raw() : const_cast<void*>(x),
                              op == ConvOp::BackwardFilter ? out.raw() : const_cast<void*>(w),
                              op == ConvOp::Forward ? out.raw() : const_cast<void*>(y), 0.0};
-    graph::Tuned t = channelslast::tune(h, graphDesc(op, p, dtype, 0.0), o, ws.raw(), limit);
+    // An optional candidate: if its transposed copies do not fit in memory (the allocator's
+    // error), the other candidates serve. A failing CUDA call would fail again at the next check.
+    graph::Tuned t;
+    try {
+      t = channelslast::tune(h, graphDesc(op, p, dtype, 0.0), o, ws.raw(), limit);
+    } catch (const Error& e) {
+      if (std::getenv("KAON_CUDNN_VERBOSE")) std::fprintf(stderr, "kaon conv: channels-last candidate skipped: %s\n", e.what());
+      t = {};
+    }
     if (std::getenv("KAON_CUDNN_VERBOSE"))
       std::fprintf(stderr, "kaon conv %s %s: channels-last engine %lld %.3f ms with transposes vs %.3f ms\n",
                    op == ConvOp::Forward ? "fwd" : op == ConvOp::BackwardData ? "bwd-data" : "bwd-filter",

@@ -58,8 +58,7 @@ template <class T> void padForward(const T* x, T* y, const Geom3& g, const int b
 template <class T> void padBackward(const T* dy, T* dx, double beta, const Geom3& g, const int before[3], cudaStream_t s);
 
 // out [batch, cols, rows] = in [batch, rows, cols] transposed (+ beta * out); the channels-first
-// <-> channels-last change (rows = C, cols = spatial size, or the reverse). Grid rows and
-// columns: up to 65535 x 32 each.
+// <-> channels-last change (rows = C, cols = spatial size, or the reverse); any sizes.
 template <class T> void transposeBatched(const T* in, T* out, i64 batch, i64 rows, i64 cols, double beta, cudaStream_t s);
 
 // Pooling; argmax = flat index of the winner in its input plane (-1 if none), first wins ties.
@@ -139,49 +138,5 @@ template <class T>
 void batchNormBackwardFromSums(const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd,
                                const T* sums, const double* stats, T* dx, i64 N, i64 C, i64 inner, double* scratch,
                                cudaStream_t s);
-
-}  // namespace kaon::ops::cuda
-
-namespace kaon::ops::cuda {
-
-// Nearest-neighbour upsampling of planes [in] to [in * f] (g.out = g.in * f); backward sums
-// each f-block: dx = beta*dx + sum.
-template <class T> void upsampleForward(const T* x, T* y, const Geom3& g, const int f[3], cudaStream_t s);
-template <class T>
-void upsampleBackward(const T* dy, T* dx, double beta, const Geom3& g, const int f[3], cudaStream_t s);
-
-// [outer, srcAxis, inner] -> dst [outer, dstAxis, inner] at `offset` (concat), and the inverse
-// dst = beta*dst + src[:, offset : offset + dstAxis, :] (split).
-template <class T>
-void copyIntoAxis(const T* src, T* dst, i64 outer, i64 srcAxis, i64 dstAxis, i64 inner, i64 offset, cudaStream_t s);
-template <class T>
-void copyFromAxis(const T* src, T* dst, i64 outer, i64 srcAxis, i64 dstAxis, i64 inner, i64 offset, double beta,
-                  cudaStream_t s);
-
-// Sum over the middle axis of x [outer, size, inner] into y [outer, inner] (one block per output,
-// double accumulation, deterministic); backward broadcasts dx = beta*dx + dy[o, i].
-template <class T> void sumMiddleForward(const T* x, T* y, i64 outer, i64 size, i64 inner, cudaStream_t s);
-template <class T>
-void sumMiddleBackward(const T* dy, T* dx, double beta, i64 outer, i64 size, i64 inner, cudaStream_t s);
-
-// Batch norm over [N, C, inner], one block per channel (statistics in double). gamma/beta may be
-// null (1 and 0); saveMean/saveInvStd may be null in inference.
-template <class T>
-void batchNormForward(bool training, double momentum, double eps, const T* x, const T* gamma, const T* beta,
-                      T* runningMean, T* runningVar, T* y, T* saveMean, T* saveInvStd, i64 N, i64 C, i64 inner,
-                      cudaStream_t s);
-template <class T>
-void batchNormBackward(bool training, const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd, T* dx,
-                       T* dgamma, T* dbeta, double betaAcc, i64 N, i64 C, i64 inner, cudaStream_t s);
-// Cross-replica batch norm (KernelTable::batchNormStatistics and partners): stats [2C + 1] double.
-template <class T>
-void batchNormStatistics(const T* x, double* stats, i64 N, i64 C, i64 inner, cudaStream_t s);
-template <class T>
-void batchNormForwardFromStatistics(double momentum, double eps, const T* x, const T* gamma, const T* beta,
-                                    T* runningMean, T* runningVar, const double* stats, T* y, T* saveMean,
-                                    T* saveInvStd, i64 N, i64 C, i64 inner, cudaStream_t s);
-template <class T>
-void batchNormBackwardFromSums(const T* x, const T* dy, const T* gamma, const T* saveMean, const T* saveInvStd,
-                               const T* sums, const double* stats, T* dx, i64 N, i64 C, i64 inner, cudaStream_t s);
 
 }  // namespace kaon::ops::cuda
