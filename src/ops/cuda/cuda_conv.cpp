@@ -19,6 +19,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <map>
 #include <mutex>
@@ -27,6 +29,7 @@
 #include "../../cuda/cuda_context.hpp"
 #include "cuda_kernels.hpp"
 #include "conv_channels_last.hpp"
+#include "conv_fft.hpp"
 #include "conv_filter_gemm.hpp"
 #include "cudnn_graph_conv.hpp"
 #include "kaon/core/precision.hpp"
@@ -117,8 +120,10 @@ Plan makePlan(const ConvGeometry& g) {
 std::string planKey(ConvOp op, DType dt, int device, const Plan& p, double beta, EngineChoice choice) {
   const ConvGeometry& g = p.g;
   const char* filterGemm = std::getenv("KAON_CONV_FILTER_GEMM");  // part of the choice too
-  return fmt::format("{}|{}{}|{}|{}|{}{}{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
+  const char* fft = std::getenv("KAON_CONV_FFT");
+  return fmt::format("{}|{}{}|{}|{}|{}{}/{}{}|{}|{},{},{}|{}|{}|{}|{}|{}|{}", static_cast<int>(op), static_cast<int>(dt),
                      tensorCoreMath(dt) ? "tc" : "", device, beta, static_cast<int>(choice), filterGemm ? filterGemm : "",
+                     fft ? fft : "",
                      static_cast<int>(channelsLastChoice()),
                      p.nbDims, g.batch, g.inChannels, g.outChannels, fmt::join(g.in, ","), fmt::join(g.out, ","),
                      fmt::join(g.kernel, ","), fmt::join(g.stride, ","), fmt::join(g.padBegin, ","),
@@ -190,7 +195,8 @@ struct Entry {
   Algo a;
   graph::Tuned graph;         // plan set: the graph-API engine is used instead of the legacy one
   graph::Tuned channelsLast;  // plan set: transposes around a channels-last engine (before graph)
-  std::int64_t filterGemmChunk = 0;  // > 0: filter gradient by im2col + cuBLAS, this many samples at a time
+  std::shared_ptr<const fftconv::Plan> fft;  // set: through cuFFT (after channels-last)
+  std::int64_t filterGemmChunk = 0;  // > 0: filter gradient by im2col + cuBLAS, this many samples at a time (after FFT)
 };
 std::mutex gCacheMutex;
 std::map<std::string, Entry> gCache;  // entries are never erased: references stay valid
@@ -247,14 +253,95 @@ struct Scalar {
   const void* get(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d) : &f; }
 };
 
+// Milliseconds of one run of `f` on `stream`, after one untimed warm-up run (plans, heuristics).
+float timeOnce(const std::function<void()>& f, cudaStream_t stream) {
+  f();
+  cudaEvent_t start, stop;
+  KAON_CUDA_CHECK(cudaEventCreate(&start));
+  KAON_CUDA_CHECK(cudaEventCreate(&stop));
+  KAON_CUDA_CHECK(cudaEventRecord(start, stream));
+  f();
+  KAON_CUDA_CHECK(cudaEventRecord(stop, stream));
+  KAON_CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  KAON_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms;
+}
+
+// n device values of type t, as floats on the host.
+std::vector<float> hostFloats(const void* device, std::int64_t n, DType t) {
+  std::vector<float> f(static_cast<std::size_t>(n));
+  if (t == DType::Float32) {
+    KAON_CUDA_CHECK(cudaMemcpy(f.data(), device, sizeof(float) * n, cudaMemcpyDeviceToHost));
+    return f;
+  }
+  KAON_CHECK(t == DType::BFloat16 || t == DType::Float16, "conv check: {} not supported", dtypeName(t));
+  std::vector<std::uint16_t> bits(static_cast<std::size_t>(n));
+  KAON_CUDA_CHECK(cudaMemcpy(bits.data(), device, sizeof(std::uint16_t) * n, cudaMemcpyDeviceToHost));
+  for (std::size_t i = 0; i < bits.size(); ++i) {
+    if (t == DType::BFloat16) {
+      const std::uint32_t wide = std::uint32_t{bits[i]} << 16;
+      std::memcpy(&f[i], &wide, sizeof wide);
+    } else {
+      __half_raw raw;
+      raw.x = bits[i];
+      f[i] = __half2float(__half(raw));
+    }
+  }
+  return f;
+}
+
+// max |a - ref| / max |ref| over n device values of type t (after the stream's work).
+double normalisedError(const void* a, const void* ref, std::int64_t n, DType t, cudaStream_t stream) {
+  KAON_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const std::vector<float> o = hostFloats(a, n, t), r = hostFloats(ref, n, t);
+  double diff = 0, scale = 1e-30;
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    diff = std::max(diff, std::abs(static_cast<double>(o[i]) - r[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(r[i])));
+  }
+  return std::isfinite(diff) ? diff / scale : 1e30;
+}
+
+// The op through cuDNN's legacy algorithm `a` into `out` (beta 0): the reference that own
+// paths are checked against before they are used.
+void runLegacy(ConvOp op, const Descriptors& d, const Algo& a, DType dt, cudnnHandle_t h, const void* x, const void* w,
+               const void* y, void* out, void* ws) {
+  Scalar one(1.0), zero(0.0);
+  if (op == ConvOp::Forward)
+    KAON_CUDNN_CHECK(cudnnConvolutionForward(h, one.get(dt), d.x, x, d.w, w, d.conv,
+                                             static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws, a.workspace,
+                                             zero.get(dt), d.y, out));
+  else if (op == ConvOp::BackwardData)
+    KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dt), d.w, w, d.y, y, d.conv,
+                                                  static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws, a.workspace,
+                                                  zero.get(dt), d.x, out));
+  else
+    KAON_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, one.get(dt), d.x, x, d.y, y, d.conv,
+                                                    static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws,
+                                                    a.workspace, zero.get(dt), d.w, out));
+}
+
+const char* opName(ConvOp op) {
+  return op == ConvOp::Forward ? "fwd" : op == ConvOp::BackwardData ? "bwd-data" : "bwd-filter";
+}
+
+// auto (default), 0 or force, from an environment variable.
+std::string ownPathChoice(const char* name) {
+  const std::string v = std::getenv(name) ? std::getenv(name) : "auto";
+  KAON_CHECK(v == "auto" || v == "0" || v == "force", "{}={}: expected auto, 0 or force", name, v);
+  return v;
+}
+
 // The im2col + cuBLAS filter gradient (conv_filter_gemm.hpp): its chunk of samples when it is
-// clearly faster than `bestMs` (cuDNN's best) and its result agrees with cuDNN's, else 0.
+// clearly faster than `bestMs` (the best so far) and its result agrees with cuDNN's, else 0.
 // KAON_CONV_FILTER_GEMM=0 turns it off; `force` (for tests) uses it untimed, 2 samples per chunk.
 std::int64_t tuneFilterGemm(const Descriptors& d, const Algo& a, float bestMs, const ConvGeometry& g, const void* x,
                             const void* dy, Tensor& out, Tensor& ws, std::size_t limit, Device dev) {
-  const std::string env = std::getenv("KAON_CONV_FILTER_GEMM") ? std::getenv("KAON_CONV_FILTER_GEMM") : "auto";
+  const std::string env = ownPathChoice("KAON_CONV_FILTER_GEMM");
   if (env == "0") return 0;
-  KAON_CHECK(env == "auto" || env == "force", "KAON_CONV_FILTER_GEMM={}: expected auto, 0 or force", env);
   const std::size_t perSample = filtergemm::bytesPerSample(g);
   // Chunks of at most 1 GiB of column matrices: big enough for the batched GEMM, small enough
   // to leave the memory to the model.
@@ -264,39 +351,16 @@ std::int64_t tuneFilterGemm(const Descriptors& d, const Algo& a, float bestMs, c
   if (chunk < 1 || CK > (1 << 30) || g.outSpatial() > (1 << 30)) return 0;
   if (env == "force") return std::min<std::int64_t>(chunk, 2);  // tests: always, several chunks
   const auto& ctx = kaon::cuda::context(dev.index);
-  auto run = [&] {
+  const float ms = timeOnce([&] {
     filtergemm::backwardFilter(static_cast<const float*>(x), static_cast<const float*>(dy), static_cast<float*>(out.raw()), 0.0, g,
                                chunk, ws.raw(), ctx.cublas, ctx.compute);
-  };
-  run();  // warm-up (cuBLAS heuristics)
-  cudaEvent_t start, stop;
-  KAON_CUDA_CHECK(cudaEventCreate(&start));
-  KAON_CUDA_CHECK(cudaEventCreate(&stop));
-  KAON_CUDA_CHECK(cudaEventRecord(start, ctx.compute));
-  run();
-  KAON_CUDA_CHECK(cudaEventRecord(stop, ctx.compute));
-  KAON_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0;
-  KAON_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  }, ctx.compute);
   const bool faster = ms < 0.9f * bestMs;
   double error = -1;
-  if (faster) {  // the same gradient from cuDNN's legacy algorithm, compared on the host
-    const std::int64_t n = g.outChannels * CK;
-    Tensor ref = scratch(sizeof(float) * static_cast<std::size_t>(n), dev);
-    Scalar one(1.0), zero(0.0);
-    KAON_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn, one.get(DType::Float32), d.x, x, d.y, dy, d.conv,
-                                                    static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws.raw(),
-                                                    a.workspace, zero.get(DType::Float32), d.w, ref.raw()));
-    std::vector<float> r(static_cast<std::size_t>(n)), o(static_cast<std::size_t>(n));
-    KAON_CUDA_CHECK(cudaStreamSynchronize(ctx.compute));
-    KAON_CUDA_CHECK(cudaMemcpy(r.data(), ref.raw(), sizeof(float) * n, cudaMemcpyDeviceToHost));
-    KAON_CUDA_CHECK(cudaMemcpy(o.data(), out.raw(), sizeof(float) * n, cudaMemcpyDeviceToHost));
-    double diff = 0, scale = 1e-30;
-    for (std::int64_t i = 0; i < n; ++i)
-      diff = std::max(diff, static_cast<double>(std::abs(o[i] - r[i]))), scale = std::max(scale, std::abs(double(r[i])));
-    error = diff / scale;
+  if (faster) {  // the same gradient from cuDNN's legacy algorithm
+    Tensor ref = scratch(out.numel(), dev);
+    runLegacy(ConvOp::BackwardFilter, d, a, DType::Float32, ctx.cudnn, x, nullptr, dy, ref.raw(), ws.raw());
+    error = normalisedError(out.raw(), ref.raw(), g.outChannels * CK, DType::Float32, ctx.compute);
   }
   const bool use = faster && error >= 0 && error < 1e-4;
   if (std::getenv("KAON_CUDNN_VERBOSE"))
@@ -304,6 +368,50 @@ std::int64_t tuneFilterGemm(const Descriptors& d, const Algo& a, float bestMs, c
                  ms, static_cast<long long>(chunk), bestMs, faster ? "" : ", slower",
                  !faster ? "" : use ? ", used" : fmt::format(", REJECTED: differs from cuDNN by {:.2e}", error).c_str());
   return use ? chunk : 0;
+}
+
+// The FFT path (conv_fft.hpp) when it is clearly faster than `bestMs` (the best so far; updated)
+// and its result agrees with cuDNN's legacy algorithm on the same inputs, else null.
+// KAON_CONV_FFT=0 turns it off; `force` (tests) uses it wherever it applies, 2 samples per chunk,
+// and fails loudly if it disagrees.
+std::shared_ptr<const fftconv::Plan> tuneFft(ConvOp op, const Descriptors& d, const Algo& a, float& bestMs,
+                                             const ConvGeometry& g, DType dtype, const void* x, const void* w,
+                                             const void* y, Tensor& out, Tensor& ws, std::size_t limit, Device dev) {
+  const std::string env = ownPathChoice("KAON_CONV_FFT");
+  if (env == "0") return nullptr;
+  const bool force = env == "force";
+  const fftconv::Op fop = op == ConvOp::Forward        ? fftconv::Op::Forward
+                          : op == ConvOp::BackwardData ? fftconv::Op::BackwardData
+                                                       : fftconv::Op::BackwardFilter;
+  // At most 1 GiB of spectra, like the im2col path's columns.
+  auto plan = fftconv::makePlan(fop, g, dtype, std::min<std::size_t>(limit, std::size_t{1} << 30), force ? 2 : g.batch);
+  if (!plan) return nullptr;
+  const auto& ctx = kaon::cuda::context(dev.index);
+  const float ms = timeOnce([&] { fftconv::run(*plan, x, w, y, out.raw(), 0.0, ws.raw(), ctx.compute); }, ctx.compute);
+  const bool faster = force || ms < 0.9f * bestMs;
+  double error = -1;
+  if (faster) {
+    Tensor ref = scratch(out.numel(), dev);
+    runLegacy(op, d, a, dtype, ctx.cudnn, x, w, y, ref.raw(), ws.raw());
+    const std::int64_t n = static_cast<std::int64_t>(out.numel() / dtypeSize(dtype));
+    error = normalisedError(out.raw(), ref.raw(), n, dtype, ctx.compute);
+  }
+  // FP32 FFTs against strict FP32: rounding only; 16-bit or TF32 references are coarser.
+  const double tolerance = dtype == DType::Float32 && !tensorCoreMath(dtype) ? 1e-4 : 2e-2;
+  const bool use = faster && error >= 0 && error < tolerance;
+  if (faster && !use) {
+    const std::string what = fmt::format("kaon conv {} {}: the FFT path differs from cuDNN by {:.2e} (tolerance {:.0e})",
+                                         opName(op), g.str(), error, tolerance);
+    KAON_CHECK(!force, "KAON_CONV_FFT=force: {}", what);
+    std::fprintf(stderr, "%s; not used\n", what.c_str());
+  }
+  if (std::getenv("KAON_CUDNN_VERBOSE"))
+    std::fprintf(stderr, "kaon conv %s %s: fft %.3f ms (chunk %lld, %.0f MiB) vs %.3f ms%s\n", opName(op),
+                 g.str().c_str(), ms, static_cast<long long>(fftconv::chunkSamples(*plan)),
+                 fftconv::workspaceBytes(*plan) / 1048576.0, bestMs, use ? ", used" : faster ? "" : ", slower");
+  if (!use) return nullptr;
+  bestMs = ms;
+  return plan;
 }
 
 // Makes the descriptors and finds the algorithm once per op, plan and beta, then returns them
@@ -360,8 +468,7 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
       // Auto: the graph engine only when clearly faster (timings of single runs are noisy).
       if (std::getenv("KAON_CUDNN_VERBOSE"))
         std::fprintf(stderr, "kaon conv %s %s beta %g: legacy algo %d %.3f ms, graph engine %lld %.3f ms\n",
-                     op == ConvOp::Forward ? "fwd" : op == ConvOp::BackwardData ? "bwd-data" : "bwd-filter",
-                     g.str().c_str(), beta, a.algo, a.ms, static_cast<long long>(t.engineId), t.plan ? t.ms : -1.0f);
+                     opName(op), g.str().c_str(), beta, a.algo, a.ms, static_cast<long long>(t.engineId), t.plan ? t.ms : -1.0f);
       if (t.plan && (choice == EngineChoice::Graph || t.ms < 0.9f * a.ms)) entry.graph = std::move(t);
     }
   }
@@ -382,14 +489,16 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
     }
     if (std::getenv("KAON_CUDNN_VERBOSE"))
       std::fprintf(stderr, "kaon conv %s %s: channels-last engine %lld %.3f ms with transposes vs %.3f ms\n",
-                   op == ConvOp::Forward ? "fwd" : op == ConvOp::BackwardData ? "bwd-data" : "bwd-filter",
-                   g.str().c_str(), static_cast<long long>(t.engineId), t.plan ? t.ms : -1.0f, bestMs);
+                   opName(op), g.str().c_str(), static_cast<long long>(t.engineId), t.plan ? t.ms : -1.0f, bestMs);
     // Auto: only when clearly faster (the transposes' memory is the price).
     if (t.plan && (cl == ChannelsLast::Force || t.ms < 0.9f * bestMs)) {
       bestMs = t.ms;
       entry.channelsLast = std::move(t);
     }
   }
+  // Not when an engine side is forced (tests of those paths count their executions).
+  if (choice == EngineChoice::Auto && cl != ChannelsLast::Force)
+    entry.fft = tuneFft(op, d, a, bestMs, g, dtype, x, w, y, out, ws, limit, dev);
   if (op == ConvOp::BackwardFilter && choice != EngineChoice::Legacy && dtype == DType::Float32 && !tensorCoreMath(dtype) &&
       cl != ChannelsLast::Force)
     entry.filterGemmChunk = tuneFilterGemm(d, a, bestMs, g, x, y, out, ws, limit, dev);
@@ -397,6 +506,14 @@ const Entry& prepare(ConvOp op, const Plan& p, DType dtype, Device dev, const vo
   std::lock_guard lock(gCacheMutex);
   auto [it, inserted] = gCache.try_emplace(key, std::move(entry));
   return it->second;  // another thread may have won the race: its entry is as good
+}
+
+// Runs the entry's FFT plan if it has one: reads two of x, w, y and writes `output` with beta.
+bool runFft(const Entry& e, Device dev, const void* x, const void* w, const void* y, void* output, double beta) {
+  if (!e.fft) return false;
+  Tensor ws = scratch(fftconv::workspaceBytes(*e.fft), dev);
+  fftconv::run(*e.fft, x, w, y, output, beta, ws.raw(), kaon::cuda::context(dev.index).compute);
+  return true;
 }
 
 // Runs the entry's channels-last plan if it has one (operands in Kaon's layout).
@@ -437,6 +554,7 @@ void convForward(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGe
   Plan p = makePlan(g);
   Tensor xin = p.explicitPad ? padInput(x, g, p) : x;
   const Entry& e = prepare(ConvOp::Forward, p, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw(), 0.0);
+  if (runFft(e, x.device(), xin.raw(), w.raw(), nullptr, y.raw(), 0.0)) return;
   if (runChannelsLast(e, ConvOp::Forward, p.g, x.dtype(), x.device(), xin.raw(), w.raw(), y.raw(), 0.0)) return;
   if (runGraph(e, x.device(), xin.raw(), w.raw(), y.raw())) return;
   const Descriptors& d = *e.d;
@@ -468,6 +586,7 @@ void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, doubl
   cudnnHandle_t h = kaon::cuda::context(dy.device().index).cudnn;
   Scalar one(1.0), zero(0.0), b(beta);
   if (!p.explicitPad) {
+    if (runFft(e, dy.device(), nullptr, w.raw(), dy.raw(), dx.raw(), beta)) return;
     if (runChannelsLast(e, ConvOp::BackwardData, p.g, dy.dtype(), dy.device(), dx.raw(), w.raw(), dy.raw(), beta)) return;
     if (runGraph(e, dy.device(), dx.raw(), w.raw(), dy.raw())) return;
     KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
@@ -477,7 +596,8 @@ void convBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx, doubl
   }
   // Gradient of the padded input, then its interior accumulated into dx with beta.
   Tensor dxp = Tensor::empty(shape5(g.batch, g.inChannels, p.g.in), dy.dtype(), dy.device());
-  if (!runChannelsLast(e, ConvOp::BackwardData, p.g, dy.dtype(), dy.device(), dxp.raw(), w.raw(), dy.raw(), 0.0) &&
+  if (!runFft(e, dy.device(), nullptr, w.raw(), dy.raw(), dxp.raw(), 0.0) &&
+      !runChannelsLast(e, ConvOp::BackwardData, p.g, dy.dtype(), dy.device(), dxp.raw(), w.raw(), dy.raw(), 0.0) &&
       !runGraph(e, dy.device(), dxp.raw(), w.raw(), dy.raw()))
     KAON_CUDNN_CHECK(cudnnConvolutionBackwardData(h, one.get(dy.dtype()), d.w, w.raw(), d.y, dy.raw(), d.conv,
                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.raw(),
@@ -498,6 +618,7 @@ void convBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, dou
                                ws.raw(), ctx.cublas, ctx.compute);
     return;
   }
+  if (runFft(e, x.device(), xin.raw(), nullptr, dy.raw(), dw.raw(), beta)) return;
   if (runChannelsLast(e, ConvOp::BackwardFilter, p.g, x.dtype(), x.device(), xin.raw(), dw.raw(), dy.raw(), beta)) return;
   if (runGraph(e, x.device(), xin.raw(), dw.raw(), dy.raw())) return;
   const Descriptors& d = *e.d;
