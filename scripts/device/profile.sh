@@ -7,7 +7,7 @@
 #   4. Nsight Compute timing every kernel of Kaon's last bf16 and fp32 step
 #      (KAON_PROFILE_LAST_STEP=1, --profile-from-start off), summed per kernel name,
 #   5. the jet CNN and SRCNN per precision, channels-last engines on (auto) and off.
-#   OUT=/tmp/out [BUILD=/tmp/b] scripts/device/profile.sh        # from the repo root
+#   OUT=/tmp/out [BUILD=/tmp/b] [SKIP='PyTorch|jet'] scripts/device/profile.sh        # from the repo root
 set -u
 : "${OUT:?set OUT to a log directory}"
 BUILD="${BUILD:-/tmp/b}"
@@ -16,7 +16,10 @@ mkdir -p "$OUT"
 S="$OUT/summary.txt"
 log() { echo "$*" | tee -a "$S"; }
 left() { echo $((BUDGET - SECONDS)); }
-step() { if (($(left) < $2)); then log "== $1: skipped ($(left) s left)"; return 1; fi; log "== $1 ($(left) s left)"; }
+step() {  # SKIP: a regex of step names not to run
+  if [ -n "${SKIP:-}" ] && [[ "$1" =~ $SKIP ]]; then log "== $1: skipped (SKIP)"; return 1; fi
+  if (($(left) < $2)); then log "== $1: skipped ($(left) s left)"; return 1; fi; log "== $1 ($(left) s left)"
+}
 # (no commit: the device's copy of the tree does not carry the current git HEAD)
 log "# profile.sh $(date -u '+%Y-%m-%d %H:%M UTC') $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKAON_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
