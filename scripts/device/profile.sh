@@ -6,7 +6,8 @@
 #   3. PyTorch's twin (eager fp32, bf16 autocast + channels_last) with a profiler table,
 #   4. Nsight Compute timing every kernel of Kaon's last bf16 and fp32 step
 #      (KAON_PROFILE_LAST_STEP=1, --profile-from-start off), summed per kernel name,
-#   5. the jet CNN and SRCNN per precision, channels-last engines on (auto) and off.
+#   5. the jet CNN and SRCNN per precision, channels-last engines on (auto) and off, and against
+#      PyTorch (eager fp32/tf32, bf16 autocast + channels_last, torch.compile).
 #   OUT=/tmp/out [BUILD=/tmp/b] [SKIP='PyTorch|jet'] scripts/device/profile.sh        # from the repo root
 set -u
 : "${OUT:?set OUT to a log directory}"
@@ -101,11 +102,15 @@ PY
 done
 
 if step "jet CNN and SRCNN per precision, channels-last auto / off" 60; then
-  timeout 60 "$BUILD/benchmarks/kaon-bench-gpu-models" --steps 20 > "$OUT/models_auto.csv" 2> "$OUT/models_auto.err"
+  KAON_CUDNN_VERBOSE=1 timeout 60 "$BUILD/benchmarks/kaon-bench-gpu-models" --steps 20 > "$OUT/models_auto.csv" 2> "$OUT/models_choices.txt"
   KAON_CONV_CHANNELS_LAST=0 timeout 60 "$BUILD/benchmarks/kaon-bench-gpu-models" --steps 20 > "$OUT/models_off.csv" 2> "$OUT/models_off.err"
   log "auto:"; cat "$OUT/models_auto.csv" | tee -a "$S"; log "off:"; cat "$OUT/models_off.csv" | tee -a "$S"
+fi
+if step "jet CNN and SRCNN, PyTorch (eager, autocast, compile)" 120; then
+  timeout 150 python3 benchmarks/gpu/bench_torch_models.py --steps 20 > "$OUT/models_torch.csv" 2> "$OUT/models_torch.err"
+  log "torch rc $?:"; python3 benchmarks/gpu/bench_torch_models.py --join "$OUT/models_auto.csv" "$OUT/models_torch.csv" | tee -a "$S"
 fi
 log "# done $(date -u +%H:%M:%S) after $SECONDS s"
 # Only a few files come back from the device machine: keep the summary and the engine choices.
 find "$OUT" -type f ! -name summary.txt ! -name 'gan_bf16_choices.txt' ! -name 'gan_fp32_choices.txt' \
-  ! -name torch_gan_profile.txt ! -name test_gpu.log -delete
+  ! -name torch_gan_profile.txt ! -name test_gpu.log ! -name models_choices.txt -delete

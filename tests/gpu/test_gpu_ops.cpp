@@ -142,6 +142,7 @@ struct PoolCase {
 std::vector<PoolCase> poolCases() {
   return {
       {"2d_2x2", {2, 3, 8, 8}, {2}, {}, false},
+      {"2d_2x2_wide", {3, 5, 16, 30}, {2}, {}, false},
       {"2d_3x3_s2_pad", {2, 2, 9, 7}, {3}, {{2}, {}, {1}, {1}}, false},
       {"2d_3x3_s2_pad_incl", {2, 2, 9, 7}, {3}, {{2}, {}, {1}, {1}}, true},
       {"2d_odd_floor", {1, 2, 7, 5}, {2, 3}, {}, false},
@@ -170,6 +171,22 @@ TEST_P(GpuPool, MatchesCpuIncludingArgmax) {
     EXPECT_EQ(toCpu(g.argmax).toVector<std::int32_t>(), r.argmax.toVector<std::int32_t>());
   }
   EXPECT_GPU_CLOSE(ops::poolBackward(kind, toGpu(dy), g.argmax, x.shape(), c.window, c.p, c.includePad), dx, 1e-6);
+}
+
+// The 2x2 / stride-2 kernels (cuda_pool_2x2.cuh) on windows with ties: the first maximum in
+// row-major order wins, as on the CPU, so argmax and the routed gradient agree exactly.
+TEST(GpuPool2x2, TiesPickTheFirstMaximumAsOnTheCpu) {
+  KAON_REQUIRE_GPU();
+  Tensor x = randomTensor(Shape{2, 3, 6, 8}, 7);
+  std::vector<float> v = x.toVector<float>();
+  for (float& e : v) e = e > 0 ? 1.f : 0.f;  // two values only: most windows tie
+  x = Tensor::fromVector(x.shape(), v);
+  ops::PoolResult r = ops::pool(ops::PoolKind::Max, x, {2}, {});
+  ops::PoolResult g = ops::pool(ops::PoolKind::Max, toGpu(x), {2}, {});
+  EXPECT_EQ(toCpu(g.argmax).toVector<std::int32_t>(), r.argmax.toVector<std::int32_t>());
+  Tensor dy = randomTensor(r.y.shape(), 8);
+  EXPECT_GPU_CLOSE(ops::poolBackward(ops::PoolKind::Max, toGpu(dy), g.argmax, x.shape(), {2}, {}),
+                   ops::poolBackward(ops::PoolKind::Max, dy, r.argmax, x.shape(), {2}, {}), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, GpuPool,

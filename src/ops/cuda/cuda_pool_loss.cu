@@ -1,6 +1,7 @@
 // Pooling (max/average, 1-3-D through depth/height of 1) and the five losses.
 #include "cuda_common.cuh"
 #include "cuda_launch.hpp"
+#include "cuda_pool_2x2.cuh"
 
 namespace kaon::ops::cuda {
 namespace {
@@ -205,6 +206,7 @@ void poolForward(PoolKind kind, bool includePad, const T* x, T* y, std::int32_t*
                  cudaStream_t s) {
   i64 n = g.planes * g.out[0] * g.out[1] * g.out[2];
   if (n == 0) return;
+  if (pool2x2Applies(kind, g, x, sizeof(T))) return maxPool2x2Forward(x, y, argmax, g, s);
   if (n < kIntLimit && g.planes * g.in[0] * g.in[1] * g.in[2] < kIntLimit)
     poolForwardKernel<T, int><<<gridFor(n), kThreads, 0, s>>>(kind, includePad, x, y, argmax, G3<int>(g), static_cast<int>(n));
   else
@@ -216,6 +218,7 @@ void poolBackward(PoolKind kind, bool includePad, const T* dy, const std::int32_
   i64 n = g.planes * g.in[0] * g.in[1] * g.in[2];
   if (n == 0) return;
   const i64 outputs = g.planes * g.out[0] * g.out[1] * g.out[2];
+  if (pool2x2Applies(kind, g, dx, sizeof(T))) return maxPool2x2Backward(dy, argmax, dx, beta, g, s);
   if (tilesExactly(g) && n < kIntLimit) {
     poolBackwardTiledKernel<T, int><<<gridFor(outputs), kThreads, 0, s>>>(kind, dy, argmax, dx, beta, G3<int>(g),
                                                                            static_cast<int>(outputs));
