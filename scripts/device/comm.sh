@@ -14,30 +14,11 @@
 #   RANKS=2 THREADS=1 LAUNCH="mpirun --bind-to core" PYTHON=/usr/bin/python3 OUT=... BUILD=build-cc scripts/device/comm.sh
 # Writes $OUT/kaon.csv, $OUT/ddp.csv, one log per run and $OUT/summary.txt (self-explanatory).
 set -u
-: "${OUT:?set OUT to a log directory}"
-BUILD="${BUILD:?set BUILD to the CUDA build directory}"
-mkdir -p "$OUT"
-S="$OUT/summary.txt"
-log() { echo "$*" | tee -a "$S"; }
-log "# comm.sh $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-t0=$SECONDS
-timeout 240 cmake --build "$BUILD" -j16 --target kaon-bench-scaling > "$OUT/build.log" 2>&1 ||
-  { log "build failed"; grep -E "error" -A3 "$OUT/build.log" | head -40 | tee -a "$S"; exit 1; }
-log "build: $((SECONDS - t0)) s"
-RANKS="${RANKS:-8}" THREADS="${THREADS:-2}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS="$THREADS"
-bench="$BUILD/benchmarks/kaon-bench-scaling"
-read -r -a launch <<< "${LAUNCH:-mpirun --oversubscribe --bind-to core --map-by slot:PE=$THREADS}"
-common=(--batch-per-rank 32 --steps 5 --warmup 1 --threads "$THREADS")
-kcsv="$OUT/kaon.csv" dcsv="$OUT/ddp.csv"
+NAME=comm.sh
+source scripts/device/comm_common.sh
+build_targets kaon-bench-scaling
+dcsv="$OUT/ddp.csv"
 rm -f "$kcsv" "$dcsv"
-kaon() {  # [ENV="A=1 B=2"] kaon NAME RANKS ARGS...: ENV is passed to every rank (mpirun -x)
-  local name=$1 n=$2; shift 2
-  local t=$SECONDS x=() e
-  for e in ${ENV:-}; do x+=(-x "$e"); done
-  timeout 40 "${launch[@]}" "${x[@]}" -n "$n" "$bench" "${common[@]}" --label "$name" --csv "$kcsv" "$@" > "$OUT/$name-$n.log" 2>&1
-  log "run kaon $name, $n ranks: rc $? in $((SECONDS - t)) s${ENV:+ (${ENV})}"
-}
 kaon single 1
 kaon no-comm "$RANKS" --no-comm
 kaon thread-1MB "$RANKS" --allreduce thread --bucket-mb 1
