@@ -14,10 +14,19 @@
 
 #include "kaon/core/error.hpp"
 #include "kaon/train/trainer.hpp"
+#include "omp_wait.hpp"
 
 namespace kaon::apps {
 
 int guardedMain(const char* appName, int argc, char** argv, const std::function<int(int, char**)>& body) {
+  // Before MPI and before any OpenMP region: may re-execute the program (apps/omp_wait.hpp).
+  // A bad KAON_OMP_WAIT fails every rank alike, before any of them waits for another.
+  try {
+    applyOmpWaitPolicy(argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", appName, e.what());
+    return 1;
+  }
   // MPI_THREAD_MULTIPLE: synchronous training reduces gradient buckets on a communication
   // thread while the training thread keeps calling MPI (docs/distributed.md).
   int provided = 0;

@@ -8,8 +8,10 @@
 
 namespace kaon::apps {
 
-// Initialises MPI, runs body, finalises; any exception is printed with the rank and the job
-// is aborted with exit code 1 (MPI_Abort when more than one rank runs).
+// Applies KAON_OMP_WAIT first (apps/omp_wait.hpp: may re-execute the program once with
+// OMP_WAIT_POLICY=passive when ranks share a node), then initialises MPI, runs body,
+// finalises; any exception is printed with the rank and the job is aborted with exit code 1
+// (MPI_Abort when more than one rank runs).
 int guardedMain(const char* appName, int argc, char** argv, const std::function<int(int, char**)>& body);
 
 // CPU threads for one rank: the cores this process may use, shared among the node's ranks.

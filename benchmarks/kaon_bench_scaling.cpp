@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include "../apps/app_support.hpp"
+#include "../apps/omp_wait.hpp"
 #include "../src/train/ring_allreduce.hpp"
 #include "kaon/comm/communicator.hpp"
 #include "kaon/core/runtime.hpp"
@@ -198,16 +199,18 @@ int run(int argc, char** argv) {
     for (int i = 0; i < reps; ++i) comm->allreduce(buffer, comm::ReduceOp::Sum);
     plainMs = 1e3 * std::chrono::duration<double>(Clock::now() - s).count() / reps;
   }
-  // The same through the communication thread's sleeping ring (train/ring_allreduce.hpp), here
-  // on the main thread with the compute threads idle: its transfer time against the library's.
+  // The same through the communication thread's ring (train/ring_allreduce.hpp, with the
+  // polling of the environment), here on the main thread with the compute threads idle: its
+  // transfer time against the library's.
   double ringMs = 0;
   if (ranks > 1) {
     Tensor scratch;
-    train::ringAllreduce(*comm, buffer, comm::ReduceOp::Sum, scratch);
+    const train::RingPolling polling = train::ringPollingFromEnv();
+    train::ringAllreduce(*comm, buffer, comm::ReduceOp::Sum, scratch, polling);
     comm->barrier();
     auto s = Clock::now();
     const int reps = 5;
-    for (int i = 0; i < reps; ++i) train::ringAllreduce(*comm, buffer, comm::ReduceOp::Sum, scratch);
+    for (int i = 0; i < reps; ++i) train::ringAllreduce(*comm, buffer, comm::ReduceOp::Sum, scratch, polling);
     ringMs = 1e3 * std::chrono::duration<double>(Clock::now() - s).count() / reps;
   }
   double bytes = static_cast<double>(model.parameterCount()) * 4;
@@ -219,12 +222,13 @@ int run(int argc, char** argv) {
     // gradient bytes (the communication there is to hide).
     std::string header = "label,ranks,batch_per_rank,threads,comm,step_ms,compute_ms,exposed_comm_ms,data_ms,"
                          "optimizer_ms,samples_per_s,grad_mb,plain_allreduce_ms,bus_gbps,imbalance_ms,exposed_share,"
-                         "allreduce,bucket_mb,cpu_ms,comm_cpu_ms,plain_ring_ms";
+                         "allreduce,bucket_mb,cpu_ms,comm_cpu_ms,plain_ring_ms,omp_wait";
     const double share = plainMs > 0 && !noComm ? worst[1] / plainMs : 0;
-    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f},{},{:g},{:.1f},{:.1f},{:.2f}",
+    std::string row = fmt::format("{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.1f},{:.2f},{:.2f},{:.3f},{:.2f},{:.3f},{},{:g},{:.1f},{:.1f},{:.2f},{}",
                                   label, ranks, batch, numThreads(), noComm ? "off" : "on", stepMs, worst[0], worst[1],
                                   worst[2], worst[3], samplesPerS, bytes / (1 << 20), plainMs, busGBps, worst[4],
-                                  share, allreduce, bucketMb, worst[5], worst[6], ringMs);
+                                  share, allreduce, bucketMb, worst[5], worst[6], ringMs,
+                                  apps::ompWaitPolicyDescription());
     std::printf("%s\n%s\n", header.c_str(), row.c_str());
     if (!csv.empty()) {
       bool fresh = !std::filesystem::exists(csv) || std::filesystem::file_size(csv) == 0;

@@ -5,7 +5,8 @@
 # the sleeping point-to-point ring, the small last bucket through arrival wait + MPI_Allreduce)
 # against its variants: every bucket through MPI_Allreduce (KAON_ALLREDUCE_RING=0, the
 # previous default), the same with Open MPI's mpi_yield_when_idle, the communication thread at
-# nice -5 and +5, 4 MB buckets, OpenMP's passive wait policy, the old non-blocking path (25 MB
+# nice -5 and +5, 4 MB buckets, OpenMP's spinning wait (KAON_OMP_WAIT=keep: the runtime's default;
+# Kaon's own default with ranks sharing a node is passive waiting), the old non-blocking path (25 MB
 # MPI_Iallreduce), and the PyTorch DDP (gloo) twin; each framework with gradient communication
 # off too. About 100-120 s of runs after the build.
 #   OUT=/tmp/out BUILD=/tmp/b scripts/device/comm.sh        # from the repo root; $BUILD: a CUDA build
@@ -14,30 +15,11 @@
 #   RANKS=2 THREADS=1 LAUNCH="mpirun --bind-to core" PYTHON=/usr/bin/python3 OUT=... BUILD=build-cc scripts/device/comm.sh
 # Writes $OUT/kaon.csv, $OUT/ddp.csv, one log per run and $OUT/summary.txt (self-explanatory).
 set -u
-: "${OUT:?set OUT to a log directory}"
-BUILD="${BUILD:?set BUILD to the CUDA build directory}"
-mkdir -p "$OUT"
-S="$OUT/summary.txt"
-log() { echo "$*" | tee -a "$S"; }
-log "# comm.sh $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-t0=$SECONDS
-timeout 240 cmake --build "$BUILD" -j16 --target kaon-bench-scaling > "$OUT/build.log" 2>&1 ||
-  { log "build failed"; grep -E "error" -A3 "$OUT/build.log" | head -40 | tee -a "$S"; exit 1; }
-log "build: $((SECONDS - t0)) s"
-RANKS="${RANKS:-8}" THREADS="${THREADS:-2}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS="$THREADS"
-bench="$BUILD/benchmarks/kaon-bench-scaling"
-read -r -a launch <<< "${LAUNCH:-mpirun --oversubscribe --bind-to core --map-by slot:PE=$THREADS}"
-common=(--batch-per-rank 32 --steps 5 --warmup 1 --threads "$THREADS")
-kcsv="$OUT/kaon.csv" dcsv="$OUT/ddp.csv"
+NAME=comm.sh
+source scripts/device/comm_common.sh
+build_targets kaon-bench-scaling
+dcsv="$OUT/ddp.csv"
 rm -f "$kcsv" "$dcsv"
-kaon() {  # [ENV="A=1 B=2"] kaon NAME RANKS ARGS...: ENV is passed to every rank (mpirun -x)
-  local name=$1 n=$2; shift 2
-  local t=$SECONDS x=() e
-  for e in ${ENV:-}; do x+=(-x "$e"); done
-  timeout 40 "${launch[@]}" "${x[@]}" -n "$n" "$bench" "${common[@]}" --label "$name" --csv "$kcsv" "$@" > "$OUT/$name-$n.log" 2>&1
-  log "run kaon $name, $n ranks: rc $? in $((SECONDS - t)) s${ENV:+ (${ENV})}"
-}
 kaon single 1
 kaon no-comm "$RANKS" --no-comm
 kaon thread-1MB "$RANKS" --allreduce thread --bucket-mb 1
@@ -46,8 +28,8 @@ ENV="KAON_ALLREDUCE_RING=0 OMPI_MCA_mpi_yield_when_idle=1" kaon thread-1MB-mpi-y
 ENV="KAON_COMM_THREAD_NICE=-5" kaon thread-1MB-nice-5 "$RANKS" --allreduce thread --bucket-mb 1
 ENV="KAON_COMM_THREAD_NICE=5" kaon thread-1MB-nice+5 "$RANKS" --allreduce thread --bucket-mb 1
 kaon thread-4MB "$RANKS" --allreduce thread --bucket-mb 4
-ENV="OMP_WAIT_POLICY=passive" kaon no-comm-passive "$RANKS" --no-comm
-ENV="OMP_WAIT_POLICY=passive" kaon thread-1MB-passive "$RANKS" --allreduce thread --bucket-mb 1
+ENV="KAON_OMP_WAIT=keep" kaon no-comm-spin "$RANKS" --no-comm
+ENV="KAON_OMP_WAIT=keep" kaon thread-1MB-spin "$RANKS" --allreduce thread --bucket-mb 1
 kaon nonblocking-25MB "$RANKS" --allreduce nonblocking --bucket-mb 25
 for n in 1 "$RANKS"; do  # DDP: comm on and off (no_sync) in one launch
   t=$SECONDS
@@ -73,7 +55,8 @@ print("DDP: rank 0), what communication costs the cores.")
 print("DDP reports no split (blank). comm cpu = CPU time per step of Kaon's communication thread alone")
 print("(the slowest rank's), part of cpu. Variants: 'MPI_Allreduce' = KAON_ALLREDUCE_RING=0, every bucket")
 print("through arrival wait + MPI_Allreduce (the previous default); 'yield' = that with Open MPI's")
-print("mpi_yield_when_idle=1; 'nice N' = KAON_COMM_THREAD_NICE=N; 'OMP passive' = OMP_WAIT_POLICY=passive")
+print("mpi_yield_when_idle=1; 'nice N' = KAON_COMM_THREAD_NICE=N; 'OMP spin' = KAON_OMP_WAIT=keep, libgomp's")
+print("spinning default (Kaon's default with ranks sharing a node: OMP_WAIT_POLICY=passive, apps/omp_wait.hpp)")
 print("(its overhead is against the no-comm run with the same policy).")
 k1 = next((r for r in kaon if r["label"] == "single"), None)
 k0 = next((r for r in kaon if r["label"] == "no-comm"), None)
@@ -93,15 +76,15 @@ names = {"thread-1MB": "Kaon thread, 1 MB (default)",
          "thread-1MB-nice-5": "Kaon 1 MB, nice -5",
          "thread-1MB-nice+5": "Kaon 1 MB, nice +5",
          "thread-4MB": "Kaon thread, 4 MB",
-         "thread-1MB-passive": "Kaon 1 MB, OMP passive",
+         "thread-1MB-spin": "Kaon 1 MB, OMP spin",
          "nonblocking-25MB": "Kaon nonblocking, 25 MB (old)"}
-kp = next((r for r in kaon if r["label"] == "no-comm-passive"), None)
+kp = next((r for r in kaon if r["label"] == "no-comm-spin"), None)
 if k1: line("Kaon 1 rank", k1, k1, k1)
 if k0: line(f"Kaon {N} ranks, no comm", k0, k0, k1)
-if kp: line(f"Kaon {N}, no comm, OMP passive", kp, kp, k1)
+if kp: line(f"Kaon {N}, no comm, OMP spin", kp, kp, k1)
 for label, name in names.items():
     for r in kaon:
-        if r["label"] == label: line(name, r, kp if label.endswith("passive") else k0, k1)
+        if r["label"] == label: line(name, r, kp if label.endswith("spin") else k0, k1)
 if d1: line("DDP 1 rank", d1, d1, d1)
 if d0: line(f"DDP {N} ranks, no_sync", d0, d0, d1)
 for r in ddp:
@@ -122,7 +105,7 @@ if new and k0 and k1:
         print()
     print(f"all {f(new, 'grad_mb'):.1f} MiB of gradients alone, compute idle (default run): MPI_Allreduce "
           f"{f(new, 'plain_allreduce_ms'):.1f} ms, Kaon's sleeping ring {f(new, 'plain_ring_ms'):.1f} ms")
-    others = [(f(r, "step_ms") / f(kp if r["label"].endswith("passive") and kp else k0, "step_ms") - 1, names[r["label"]])
+    others = [(f(r, "step_ms") / f(kp if r["label"].endswith("spin") and kp else k0, "step_ms") - 1, names[r["label"]])
               for r in kaon if r["label"] in names and r["label"] != "thread-1MB"]
     if others:
         ov2, name2 = min(others)

@@ -36,9 +36,10 @@ void awaitArrival(comm::Communicator& comm, const Tensor& token) {
   }
 }
 
-// KAON_ALLREDUCE_RING: which buckets take the sleeping ring (ring_allreduce.hpp) instead of
+// KAON_ALLREDUCE_RING: which buckets take the ring (ring_allreduce.hpp; its polling from
+// KAON_RING_SPIN_US, KAON_RING_SEGMENTS, KAON_RING_SPIN_YIELD, read once here) instead of
 // arrival wait + MPI_Allreduce. large: those of at least kRingMinBytes, where the transfer
-// dominates and the ring's extra latency per step (up to a sleep period) is hidden behind
+// dominates and the ring's extra latency per step (a sleep period where a neighbour is late) is hidden behind
 // backward; the small last bucket keeps the library's lower latency. auto (default): large
 // when all ranks share one node (measured there, where the cores are what the spinning
 // steals), else none: across nodes a flat ring of 2(p-1) steps has not been measured against
@@ -81,6 +82,7 @@ struct BucketCommThread::State {
   bool arrival = true;  // sleep until all ranks queued the bucket, then the blocking allreduce
   Tensor token = Tensor::zeros(Shape{1});
   std::size_t ringMinBytes = kRingMinBytes;
+  RingPolling ringPolling;
   Tensor ringScratch;
   bool setNice = false;
   int nice = 0;
@@ -94,6 +96,7 @@ BucketCommThread::BucketCommThread(std::unique_ptr<comm::Communicator> comm, com
   const char* arrival = std::getenv("KAON_ALLREDUCE_ARRIVAL");
   state_->arrival = !(arrival && std::strcmp(arrival, "0") == 0);
   state_->ringMinBytes = ringMinBytesFromEnv(*state_->comm);
+  state_->ringPolling = ringPollingFromEnv();
   state_->setNice = niceFromEnv(state_->nice);
   thread_ = std::thread(run, state_);
 }
@@ -161,7 +164,7 @@ void BucketCommThread::run(std::shared_ptr<State> s) {
                               (buffer.dtype() == DType::Float32 || buffer.dtype() == DType::Float64) &&
                               (s->op == comm::ReduceOp::Sum || s->op == comm::ReduceOp::Average);
         if (s->comm->size() > 1 && ringable && bytes >= s->ringMinBytes) {
-          ringAllreduce(*s->comm, buffer, s->op, s->ringScratch);
+          ringAllreduce(*s->comm, buffer, s->op, s->ringScratch, s->ringPolling);
         } else {
           if (s->arrival && s->comm->size() > 1) awaitArrival(*s->comm, s->token);
           s->comm->allreduce(buffer, s->op);

@@ -2,7 +2,8 @@
 // The gradient allreducer's communication thread (as Horovod's background thread): buckets
 // queued by the training thread during backward are reduced one after the other, in queue
 // order: large ones (KAON_ALLREDUCE_RING; by default >= 256 KB, ranks on one node) through the ring of
-// ring_allreduce.hpp, which sleeps while it waits for its neighbours, small ones with the
+// ring_allreduce.hpp, which spins only while data flows and sleeps while it waits for its
+// neighbours, small ones with the
 // communicator's *blocking* allreduce after the arrival wait. Why a thread and not MPI_Iallreduce:
 // Open MPI 4.1's non-blocking collectives (libnbc) progress only inside MPI calls made by the
 // owner and use slower algorithms than the tuned blocking ones (5x on shared memory), so a
