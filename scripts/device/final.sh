@@ -13,7 +13,8 @@ mkdir -p "$OUT"
 S="$OUT/summary.txt"
 log() { echo "$*" | tee -a "$S"; }
 left() { echo $((BUDGET - SECONDS)); }
-step() {  # step NAME SECONDS-NEEDED: false (and a note) when the budget is short
+step() {  # step NAME SECONDS-NEEDED: false (and a note) when the budget is short; SKIP: a regex of names
+  if [ -n "${SKIP:-}" ] && [[ "$1" =~ $SKIP ]]; then log "== $1: skipped (SKIP)"; return 1; fi
   if (($(left) < $2)); then log "== $1: skipped ($(left) s left, needs $2)"; return 1; fi
   log "== $1 ($(date -u +%H:%M:%S), $(left) s left)"
 }
@@ -43,31 +44,31 @@ if step "3DGAN precisions (scripts/device/ganmp.sh)" 130; then
   timeout 200 bash scripts/device/ganmp.sh > "$OUT/ganmp.out" 2>&1; log "rc $?"; cat "$OUT/ganmp_summary.txt" >> "$S"
 fi
 
-if [ -f scripts/device/comm.sh ] && step "CPU-rank scaling (scripts/device/comm.sh)" 110; then
-  OUT="$OUT/comm" timeout 150 bash scripts/device/comm.sh > "$OUT/comm.out" 2>&1; log "rc $?"
-  cat "$OUT/comm/summary.txt" >> "$S" 2> /dev/null || tail -30 "$OUT/comm.out" >> "$S"
+if step "CPU-rank scaling (scripts/device/comm3.sh)" 120; then
+  timeout 200 bash scripts/device/comm3.sh > "$OUT/comm3.out" 2>&1; log "rc $?"
+  cat "$OUT/comm3/summary.txt" >> "$S" 2> /dev/null || tail -30 "$OUT/comm3.out" >> "$S"
 fi
 
-if step "reference models per precision vs PyTorch" 70; then
+if step "reference models per precision vs PyTorch (eager, autocast, compile)" 90; then
   timeout 60 "$BUILD/benchmarks/kaon-bench-gpu-models" --steps 20 > "$OUT/models_kaon.csv" 2> "$OUT/models_kaon.err"
   log "kaon rc $?"
-  timeout 80 python3 benchmarks/gpu/bench_torch_models.py --variants "eager fp32,eager tf32,bf16 autocast+cl" --steps 20 \
+  timeout 120 python3 benchmarks/gpu/bench_torch_models.py --steps 20 \
     > "$OUT/models_torch.csv" 2> "$OUT/models_torch.err"
   log "torch rc $?"
   python3 benchmarks/gpu/bench_torch_models.py --join "$OUT/models_kaon.csv" "$OUT/models_torch.csv" 2>&1 | tee -a "$S"
 fi
 
-if step "3DGAN fp32 step: filter GEMM off, and runtime-compiled cuDNN engines on" 50; then
-  for v in "KAON_CONV_FILTER_GEMM=0" "KAON_CUDNN_RTC=1"; do
-    env "$v" timeout 45 "$BUILD/benchmarks/kaon-bench-models" --model gan3d --device cuda --batch 128 --steps 5 \
-      --warmup 2 2>&1 | grep -E "^gan3d" | sed "s/^/$v: /" | tee -a "$S"
+if step "3DGAN fp32 and bf16 steps with the FFT path off" 50; then
+  for v in "--precision fp32" "--precision bf16"; do
+    KAON_CONV_FFT=0 timeout 45 "$BUILD/benchmarks/kaon-bench-models" --model gan3d --device cuda --batch 128 --steps 5 \
+      --warmup 2 $v 2>&1 | grep -E "^gan3d" | sed "s/^/KAON_CONV_FFT=0: /" | tee -a "$S"
   done
 fi
 
 CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 if [ -x "$CS" ] && step "compute-sanitizer memcheck (own kernels' tests)" 40; then
   timeout 90 "$CS" --tool memcheck --error-exitcode 9 "$BUILD/tests/test_gpu" \
-    --gtest_filter='GpuPointwise.*:GpuPool*:GpuLayout.*:GpuDropout*:GpuConvFilterGemm.*:GpuConvChannelsLast.*' > "$OUT/memcheck.log" 2>&1
+    --gtest_filter='GpuPointwise.*:*GpuPool*:GpuLayout.*:GpuDropout*:GpuConvFilterGemm.*:GpuConvChannelsLast.*:GpuConvFft.*' > "$OUT/memcheck.log" 2>&1
   log "rc $? (9: errors found; 124: timed out): $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
   grep -E '^\[  (PASSED|FAILED) +\]' "$OUT/memcheck.log" | tee -a "$S"
 fi
