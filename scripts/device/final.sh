@@ -73,3 +73,5 @@ if [ -x "$CS" ] && step "compute-sanitizer memcheck (own kernels' tests)" 40; th
   grep -E '^\[  (PASSED|FAILED) +\]' "$OUT/memcheck.log" | tee -a "$S"
 fi
 log "# done $(date -u +%H:%M:%S) after $SECONDS s"
+# Only a few files come back from the device machine: the summary and the failures, if any.
+find "$OUT" -type f ! -name summary.txt ! -name test_gpu_failures.txt -delete
