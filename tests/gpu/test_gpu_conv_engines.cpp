@@ -8,6 +8,7 @@
 #include "kaon/ops/conv.hpp"
 #include "kaon/ops/convert.hpp"
 #include "ops/cuda/conv_channels_last.hpp"
+#include "ops/cuda/cuda_kernels.hpp"
 #include "ops/cuda/cudnn_graph_conv.hpp"
 
 namespace kaon {
@@ -169,6 +170,44 @@ TEST(GpuConvGraphEngines, AnUnknownChoiceIsAnError) {
     ADD_FAILURE() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("KAON_CUDNN_ENGINES"), std::string::npos) << e.what();
+  }
+}
+
+// KAON_CONV_PAD_CHANNELS=force: bf16 forward convolutions of fewer than 8 input channels run
+// with the input and weights zero-padded to 8 channels (tensor-core kernels); the result must
+// equal the unpadded convolution's. Strict FP32 never pads (no tensor cores to gain).
+TEST(GpuConvPadChannels, ZeroPaddedChannelsGiveTheSameForward) {
+  KAON_REQUIRE_GPU();
+  ScopedEnv env("KAON_CONV_PAD_CHANNELS", "force");
+  auto bf16 = [](const Tensor& t) { return ops::toDType(toGpu(t), DType::BFloat16); };
+  auto back = [](const Tensor& t) { return ops::toDType(t, DType::Float32); };
+  const std::int64_t before = ops::cudak::channelPadRuns();
+  for (const Case& c : {Case{"2d_rgb_same", {4, 3, 16, 16}, {16, 3, 3, 3}, {{1}, {}, {1}, {1}}},
+                        Case{"2d_even_same", {2, 3, 12, 12}, {8, 3, 4, 4},
+                             ops::samePadding(std::vector<std::int64_t>{12, 12}, std::vector<std::int64_t>{4, 4}, {1})},
+                        Case{"3d_one_channel", {2, 1, 9, 10, 10}, {8, 1, 5, 6, 6}, {{1}, {}, {2}, {2}}},
+                        Case{"2d_stride2", {2, 5, 15, 15}, {8, 5, 3, 3}, {{2}, {}, {1}, {1}}}}) {
+    SCOPED_TRACE(c.label);
+    Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2);
+    Tensor y = ops::conv(toCpu(back(bf16(x))), toCpu(back(bf16(w))), Tensor(), c.p);
+    EXPECT_GPU_CLOSE(back(ops::conv(bf16(x), bf16(w), Tensor(), c.p)), y, 1e-2);
+  }
+  EXPECT_EQ(ops::cudak::channelPadRuns() - before, 4);
+  Tensor x = randomTensor(Shape{2, 3, 8, 8}, 3), w = randomTensor(Shape{4, 3, 3, 3}, 4);
+  EXPECT_GPU_CLOSE(ops::conv(toGpu(x), toGpu(w), Tensor(), {}), ops::conv(x, w, Tensor(), {}), kTolF32);
+  EXPECT_EQ(ops::cudak::channelPadRuns() - before, 4);  // strict FP32: not padded
+}
+
+TEST(GpuConvPadChannels, AnUnknownChoiceIsAnError) {
+  KAON_REQUIRE_GPU();
+  ScopedEnv env("KAON_CONV_PAD_CHANNELS", "yes");
+  Tensor x = ops::toDType(toGpu(randomTensor(Shape{1, 2, 5, 5}, 1)), DType::BFloat16);
+  Tensor w = ops::toDType(toGpu(randomTensor(Shape{2, 2, 2, 2}, 2)), DType::BFloat16);
+  try {
+    ops::conv(x, w, Tensor(), ops::ConvParams{{1}, {}, {1}, {0}});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("KAON_CONV_PAD_CHANNELS"), std::string::npos) << e.what();
   }
 }
 
