@@ -4,7 +4,7 @@
 // awkward ones (asymmetric "same" padding, stride 2, 2-D).
 #include <cstdlib>
 
-#include "gpu_util.hpp"
+#include "conv_cases.hpp"
 #include "kaon/ops/conv.hpp"
 #include "kaon/ops/convert.hpp"
 #include "ops/cuda/conv_channels_last.hpp"
@@ -18,31 +18,8 @@ using namespace gputest;
 using testing::randomTensor;
 using testing::ScopedEnv;
 
-struct Case {
-  const char* label;
-  Shape x, w;
-  ops::ConvParams p;
-};
-
-// Forward, data gradient and accumulated (beta 0.5) filter and bias gradients of one case on
-// the GPU against the CPU backend, strict FP32.
-void expectConvMatchesCpu(const Case& c) {
-  SCOPED_TRACE(c.label);
-  Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2), b = randomTensor(Shape{c.w[0]}, 3);
-  Tensor y = ops::conv(x, w, b, c.p);
-  Tensor dy = randomTensor(y.shape(), 4);
-  Tensor dx = ops::convBackwardData(dy, w, x.shape(), c.p);
-  Tensor dw = randomTensor(w.shape(), 5), db = randomTensor(b.shape(), 6);
-  Tensor dwG = toGpu(dw), dbG = toGpu(db);
-  ops::convBackwardParams(x, dy, dw, db, 0.5, c.p);  // beta = 0.5: the plan must accumulate
-
-  Tensor xG = toGpu(x), wG = toGpu(w), dyG = toGpu(dy);
-  EXPECT_GPU_CLOSE(ops::conv(xG, wG, toGpu(b), c.p), y, kTolF32);
-  EXPECT_GPU_CLOSE(ops::convBackwardData(dyG, wG, x.shape(), c.p), dx, kTolF32);
-  ops::convBackwardParams(xG, dyG, dwG, dbG, 0.5, c.p);
-  EXPECT_GPU_CLOSE(dwG, dw, kTolF32);
-  EXPECT_GPU_CLOSE(dbG, db, kTolF32);
-}
+using Case = ConvCase;
+void expectConvMatchesCpu(const Case& c) { gputest::expectConvMatchesCpu(c, kTolF32); }
 
 TEST(GpuConvGraphEngines, MatchCpuAndRunThroughTheGraphApi) {
   KAON_REQUIRE_GPU();

@@ -2,7 +2,7 @@
 // per chunk, so odd batches have a remainder chunk), against the CPU backend: forward, data
 // gradient and accumulated filter gradient on 1-, 2- and 3-D geometries with symmetric and
 // asymmetric padding, in FP32 and bf16.
-#include "gpu_util.hpp"
+#include "conv_cases.hpp"
 #include "kaon/ops/conv.hpp"
 #include "kaon/ops/convert.hpp"
 #include "ops/cuda/conv_fft.hpp"
@@ -14,31 +14,13 @@ using namespace gputest;
 using testing::randomTensor;
 using testing::ScopedEnv;
 
-struct Case {
-  const char* label;
-  Shape x, w;
-  ops::ConvParams p;
-};
+using Case = ConvCase;
 
 // FP32 FFTs round in O(log L) steps where a direct sum rounds once per term: a little looser
 // than kTolF32, far below any indexing or conjugation error (those are O(1)).
 constexpr double kTolFft = 5e-5;
 
-void expectFftMatchesCpu(const Case& c) {
-  SCOPED_TRACE(c.label);
-  Tensor x = randomTensor(c.x, 1), w = randomTensor(c.w, 2);
-  Tensor y = ops::conv(x, w, Tensor(), c.p);
-  Tensor dy = randomTensor(y.shape(), 4);
-  Tensor dx = ops::convBackwardData(dy, w, x.shape(), c.p);
-  Tensor dw = randomTensor(w.shape(), 5), dwG = toGpu(dw);
-  ops::convBackwardParams(x, dy, dw, Tensor(), 0.5, c.p);  // beta 0.5: the unpack must accumulate
-
-  Tensor xG = toGpu(x), wG = toGpu(w), dyG = toGpu(dy);
-  EXPECT_GPU_CLOSE(ops::conv(xG, wG, Tensor(), c.p), y, kTolFft);
-  EXPECT_GPU_CLOSE(ops::convBackwardData(dyG, wG, x.shape(), c.p), dx, kTolFft);
-  ops::convBackwardParams(xG, dyG, dwG, Tensor(), 0.5, c.p);
-  EXPECT_GPU_CLOSE(dwG, dw, kTolFft);
-}
+void expectFftMatchesCpu(const Case& c) { expectConvMatchesCpu(c, kTolFft); }
 
 TEST(GpuConvFft, MatchesCpuInFp32) {
   KAON_REQUIRE_GPU();

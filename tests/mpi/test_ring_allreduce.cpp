@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "../../src/train/ring_allreduce.hpp"
+#include "../support/test_util.hpp"
 #include "kaon/comm/communicator.hpp"
 
 namespace kaon::train {
@@ -159,24 +160,7 @@ TEST(RingAllreduce, RanksWaitingForALateRankSleep) {
   EXPECT_LT(worst[0], 0.25) << "a waiting rank was on a core for " << 100 * worst[0] << "% of its wait";
 }
 
-// Sets an environment variable for a scope, restoring the previous value.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using testing::ScopedEnv;
 
 TEST(RingAllreduce, PollingFromTheEnvironment) {
   {
