@@ -3,6 +3,7 @@
 // tests of each convolution path (cuDNN engines, channels-last, FFT, ...).
 #include "gpu_util.hpp"
 #include "kaon/ops/conv.hpp"
+#include "kaon/ops/convert.hpp"
 
 namespace kaon::gputest {
 
@@ -31,6 +32,20 @@ inline void expectConvMatchesCpu(const ConvCase& c, double tol) {
   ops::convBackwardParams(xG, dyG, dwG, dbG, 0.5, c.p);
   EXPECT_GPU_CLOSE(dwG, dw, tol);
   EXPECT_GPU_CLOSE(dbG, db, tol);
+}
+
+// A convolution with environment variable `name` set to the unknown `value` must fail with an
+// error that names the variable (dtype: bf16 reaches the paths only tensor-core math takes).
+inline void expectUnknownChoiceRejected(const char* name, const char* value, DType dtype = DType::Float32) {
+  testing::ScopedEnv env(name, value);
+  Tensor x = ops::toDType(toGpu(testing::randomTensor(Shape{1, 2, 5, 5}, 1)), dtype);
+  Tensor w = ops::toDType(toGpu(testing::randomTensor(Shape{2, 2, 2, 2}, 2)), dtype);
+  try {
+    ops::conv(x, w, Tensor(), ops::ConvParams{{1}, {}, {1}, {0}});
+    ADD_FAILURE() << "expected an error for " << name << "=" << value;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace kaon::gputest
